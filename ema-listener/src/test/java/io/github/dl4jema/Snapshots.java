@@ -29,7 +29,7 @@ final class Snapshots {
     }
 
     static double[] values(INDArray array) {
-        return array.castTo(DataType.DOUBLE).toDoubleVector();
+        return array.castTo(DataType.DOUBLE).reshape(array.length()).toDoubleVector();
     }
 
     /** Asserts equality up to a relative tolerance suited to the data type. */
