@@ -3,6 +3,7 @@ package io.github.dl4jema;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -107,7 +108,7 @@ public final class ParameterSelection implements Serializable {
             }
             names.add(name);
         }
-        return Set.copyOf(names);
+        return Collections.unmodifiableSet(names);
     }
 
     /**
