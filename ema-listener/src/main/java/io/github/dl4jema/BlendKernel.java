@@ -46,8 +46,19 @@ final class BlendKernel {
         }
     }
 
-    /** The number of NaN or infinite elements of {@code values}. */
+    /**
+     * The number of NaN or infinite elements of {@code values}. For FLOAT and DOUBLE a BLAS {@code asum} (one read
+     * pass, no allocation) proves the common case: a sum of absolute values is finite only if every element is
+     * (IEEE arithmetic propagates NaN and infinity). Only when it is not (or for other types) does an exact count
+     * run; ND4J's reduce ops allocate a scalar result and leak a few bytes into its constant cache per call, so they
+     * stay off the hot path.
+     */
     static long countNonFinite(INDArray values) {
+        DataType type = values.dataType();
+        if ((type == DataType.FLOAT || type == DataType.DOUBLE)
+                && Double.isFinite(Nd4j.getBlasWrapper().level1().asum(values))) {
+            return 0;
+        }
         return Nd4j.getExecutioner().exec(new MatchCondition(values, Conditions.notFinite())).getLong(0);
     }
 }
