@@ -106,6 +106,27 @@ class StateTest {
     }
 
     @Test
+    void listenerItselfIsSerializableAndComesBackUnbound() throws Exception {
+        MultiLayerNetwork net = Networks.mlp(DataType.FLOAT, false, 3);
+        EmaListener ema = EmaListener.exponential(0.9).build();
+        net.addListeners(ema);
+        net.fit(Networks.data(DataType.FLOAT), 1);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(ema);
+        }
+        EmaListener copy;
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            copy = (EmaListener) in.readObject();
+        }
+        assertEquals(ema.config(), copy.config());
+        assertEquals(4, copy.snapshotCount());
+        MultiLayerNetwork replica = net.clone();
+        assertArrayEquals(values(ema.averagedParams(net)), values(copy.averagedParams(replica)),
+                "the copy binds to the first network it sees");
+    }
+
+    @Test
     void listenerPrintsItsConfiguration() {
         assertEquals("EmaListener{rule=seed(e/(e+1)), schedule=every epoch, mode=WRITE_BACK, parameters=all, "
                 + "nonFinite=SKIP, snapshots=0}", EmaListener.seedRule().build().toString());
