@@ -24,6 +24,18 @@ class StateTest {
     @TempDir
     Path dir;
 
+    /** Writes {@code value} with Java serialization and reads it back. */
+    @SuppressWarnings("unchecked")
+    private static <T> T roundTrip(T value) throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(value);
+        }
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            return (T) in.readObject();
+        }
+    }
+
     private void resumeEqualsUninterrupted(EmaListener.Builder builder, DataType type) throws Exception {
         MultiLayerNetwork straight = Networks.mlp(type, true, 11);
         EmaListener straightEma = builder.build();
@@ -70,14 +82,7 @@ class StateTest {
         graph.fit(Networks.data(DataType.FLOAT), 2);
 
         EmaState state = ema.state();
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
-            out.writeObject(state);
-        }
-        EmaState copy;
-        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
-            copy = (EmaState) in.readObject();
-        }
+        EmaState copy = roundTrip(state);
         assertEquals(state.config(), copy.config());
         assertEquals(ema.config(), copy.config());
         assertEquals(4, copy.snapshots());
@@ -93,16 +98,10 @@ class StateTest {
     @Test
     void emptyStateRoundTripsWithoutAnAverage() throws Exception {
         EmaListener ema = EmaListener.simpleMovingAverage().build();
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
-            out.writeObject(ema.state());
-        }
-        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
-            EmaState copy = (EmaState) in.readObject();
-            assertNull(copy.average());
-            assertEquals(0, copy.snapshots());
-            assertEquals(ema.config(), copy.config());
-        }
+        EmaState copy = roundTrip(ema.state());
+        assertNull(copy.average());
+        assertEquals(0, copy.snapshots());
+        assertEquals(ema.config(), copy.config());
     }
 
     @Test
@@ -111,14 +110,7 @@ class StateTest {
         EmaListener ema = EmaListener.exponential(0.9).build();
         net.addListeners(ema);
         net.fit(Networks.data(DataType.FLOAT), 1);
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
-            out.writeObject(ema);
-        }
-        EmaListener copy;
-        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
-            copy = (EmaListener) in.readObject();
-        }
+        EmaListener copy = roundTrip(ema);
         assertEquals(ema.config(), copy.config());
         assertEquals(4, copy.snapshotCount());
         MultiLayerNetwork replica = net.clone();
