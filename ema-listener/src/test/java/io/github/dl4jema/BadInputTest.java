@@ -193,6 +193,20 @@ class BadInputTest {
     }
 
     @Test
+    void nonFiniteValueAtTheEndOfAnOffsetRangeIsFound() {
+        // 1_W holds elements 56..79 of the flat buffer: the check must look exactly there
+        EmaListener ema = EmaListener.builder(AveragingRule.simple()).parameters(ParameterSelection.keys("1_W"))
+                .build();
+        MultiLayerNetwork net = averagedTwice(ema);
+        net.params().putScalar(55, Double.NaN);
+        net.params().putScalar(80, Double.NaN);
+        assertTrue(ema.update(net), "NaN just outside the range is not the selection's business");
+        net.params().putScalar(79, Double.POSITIVE_INFINITY);
+        assertFalse(ema.update(net));
+        assertEquals(1, ema.skippedUpdates());
+    }
+
+    @Test
     void ruleReturningAnInvalidDecayShouldFailWithoutChangingAnything() {
         EmaListener ema = EmaListener.builder((averaged, step) -> averaged < 2 ? 0.5 : 1.5).writeBack().build();
         MultiLayerNetwork net = averagedTwice(ema);
