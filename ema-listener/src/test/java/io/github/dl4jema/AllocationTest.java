@@ -7,9 +7,11 @@ import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.util.concurrent.atomic.AtomicLong;
 import org.bytedeco.javacpp.Pointer;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import java.util.stream.Stream;
+import org.deeplearning4j.nn.api.Model;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.buffer.factory.DataBufferFactory;
@@ -45,12 +47,19 @@ class AllocationTest {
         }
     }
 
-    @ParameterizedTest
-    @EnumSource(value = AverageMode.class)
-    void steadyStateUpdatesAllocateNothingOffHeap(AverageMode mode) throws Exception {
-        MultiLayerNetwork net = Networks.mlp(DataType.FLOAT, true, 1);
-        EmaListener ema = EmaListener.builder(AveragingRule.simple()).mode(mode)
-                .parameters(ParameterSelection.allExceptBatchNormStatistics()).build();
+    static Stream<Arguments> networksAndModes() {
+        return Stream.of(AverageMode.values()).flatMap(mode -> Stream.of(
+                Arguments.of(mode, "MultiLayerNetwork, batch-norm statistics left out",
+                        Networks.mlp(DataType.FLOAT, true, 1), ParameterSelection.allExceptBatchNormStatistics()),
+                Arguments.of(mode, "ComputationGraph, all parameters",
+                        Networks.graph(DataType.DOUBLE, 1), ParameterSelection.all())));
+    }
+
+    @ParameterizedTest(name = "{0}: {1}")
+    @MethodSource("networksAndModes")
+    void steadyStateUpdatesAllocateNothingOffHeap(AverageMode mode, String name, Model net,
+                                                  ParameterSelection selection) throws Exception {
+        EmaListener ema = EmaListener.builder(AveragingRule.simple()).mode(mode).parameters(selection).build();
         for (int k = 1; k <= 3; k++) {   // warm-up: the average and views are allocated here
             Snapshots.load(net, k);
             ema.update(net);
