@@ -20,7 +20,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * In steady state an update allocates nothing off-heap: every ND4J data buffer is created through the backend's
  * {@link DataBufferFactory}, which this test wraps in a counting proxy (views of existing buffers, which allocate no
- * memory, are not counted), and JavaCPP's own allocations show in {@link Pointer#totalBytes()}.
+ * memory, are not counted), and JavaCPP's own allocations show in {@link Pointer#totalBytes()}, where the
+ * update may cost no more than the network's own {@code params()} accessor that it calls once.
  */
 class AllocationTest {
 
@@ -70,15 +71,23 @@ class AllocationTest {
         CountingFactory counter = new CountingFactory();
         field.set(null, counter.wrap(real));
         try {
+            // DL4J's own params() accessor is the floor: a ComputationGraph returns a fresh reshape view per call,
+            // whose shape pointer costs JavaCPP 16 bytes (DL4J pays it in every training iteration too).
             long pointerBytes = Pointer.totalBytes();
+            for (int i = 0; i < UPDATES; i++) {
+                net.params();
+            }
+            long accessorBytes = Pointer.totalBytes() - pointerBytes;
+
+            pointerBytes = Pointer.totalBytes();
             counter.counting = true;
             for (int i = 0; i < UPDATES; i++) {
                 ema.update(net);
             }
             counter.counting = false;
             assertEquals(0, counter.allocations.get(), "ND4J buffers allocated in " + UPDATES + " updates");
-            assertEquals(0, Pointer.totalBytes() - pointerBytes, "JavaCPP bytes allocated in " + UPDATES
-                    + " updates");
+            assertEquals(accessorBytes, Pointer.totalBytes() - pointerBytes, "JavaCPP bytes allocated in "
+                    + UPDATES + " updates beyond " + UPDATES + " calls of the network's params()");
         } finally {
             field.set(null, real);
         }
