@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.deeplearning4j.arbiter.optimize.api.OptimizationResult;
 import org.deeplearning4j.arbiter.optimize.api.saving.ResultReference;
+import org.deeplearning4j.arbiter.optimize.api.termination.MaxCandidatesCondition;
 import org.deeplearning4j.arbiter.optimize.api.termination.MaxTimeCondition;
 import org.deeplearning4j.arbiter.optimize.config.OptimizationConfiguration;
 import org.deeplearning4j.arbiter.optimize.generator.GridSearchCandidateGenerator;
@@ -45,7 +46,8 @@ class AveragingGridSearchIT {
                 .dataProvider(new IrisData())
                 .modelSaver(new FileModelSaver(dir.toFile()))
                 .scoreFunction(new TestSetLossScoreFunction(true))
-                .terminationConditions(new MaxTimeCondition(2, TimeUnit.MINUTES))
+                // Arbiter's runner keeps polling after a grid is exhausted: stop it at the grid's size
+                .terminationConditions(new MaxCandidatesCondition(3), new MaxTimeCondition(2, TimeUnit.MINUTES))
                 .build();
         IOptimizationRunner runner = new LocalOptimizationRunner(2, conf,
                 new MultiLayerNetworkTaskCreator(null, averager));
