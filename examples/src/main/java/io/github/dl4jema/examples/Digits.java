@@ -11,7 +11,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.zip.GZIPInputStream;
-import org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator;
+import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
@@ -155,19 +155,31 @@ public final class Digits {
     }
 
     /**
-     * An iterator over a data set in minibatches; with {@code shuffleSeed ≥ 0} the examples are shuffled once, by
-     * that seed, before batching (the iterator itself replays the same order every epoch).
+     * An iterator over a data set in minibatches of {@code batchSize} (the last one may be smaller); with
+     * {@code shuffleSeed ≥ 0} the examples are shuffled by that seed first. The minibatches are cut once, here, with
+     * one row gather each, so iterating costs nothing; the iterator replays the same minibatches after a reset, so
+     * make a new one per epoch for a new order.
      *
      * @param data        the examples
-     * @param batchSize   examples per minibatch
+     * @param batchSize   examples per minibatch, {@code ≥ 1}
      * @param shuffleSeed the shuffle seed, or a negative number to keep the order
      * @return the iterator
      */
     public static DataSetIterator iterator(DataSet data, int batchSize, long shuffleSeed) {
-        List<DataSet> examples = data.asList();
-        if (shuffleSeed >= 0) {
-            Collections.shuffle(examples, new Random(shuffleSeed));
+        int n = data.numExamples();
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            order.add(i);
         }
-        return new ListDataSetIterator<>(examples, batchSize);
+        if (shuffleSeed >= 0) {
+            Collections.shuffle(order, new Random(shuffleSeed));
+        }
+        List<DataSet> batches = new ArrayList<>();
+        for (int from = 0; from < n; from += batchSize) {
+            int[] rows = order.subList(from, Math.min(n, from + batchSize)).stream().mapToInt(i -> i).toArray();
+            batches.add(new DataSet(Nd4j.pullRows(data.getFeatures(), 1, rows),
+                    Nd4j.pullRows(data.getLabels(), 1, rows)));
+        }
+        return new ExistingDataSetIterator(batches);
     }
 }
