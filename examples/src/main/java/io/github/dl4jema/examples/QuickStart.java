@@ -31,7 +31,7 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
 public final class QuickStart {
 
     private static final long SEED = 42;
-    private static final int EPOCHS = 15;
+    private static final int EPOCHS = 12;
     private static final int BATCH = 32;
 
     private QuickStart() {
