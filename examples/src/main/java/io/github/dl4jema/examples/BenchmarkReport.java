@@ -30,7 +30,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *   <li>{@code ood-vs-epoch.png}: OOD accuracy (mean over seeds) against epoch, one panel per held-out domain and
  *       one for their average; {@code selected-ood.png}: a bar chart of the selected models' OOD accuracy.</li>
  * </ul>
- * Accuracies are fractions in the CSV files and percentages in the Markdown and plots. The ensemble is one model per
+ * Accuracies are fractions in the CSV files and percentages in the Markdown and plots. An ensemble is one model per
  * held-out domain (its members are the seeds), so it has no standard deviation over seeds; its seed column is
  * {@code all}.
  */

@@ -8,8 +8,19 @@ public enum Method {
     SEED_WRITE_BACK("Seed rule (write-back)", "EmaListener.seedRule(): e/(e+1) every epoch, written back"),
     /** The paper's simple moving average as a shadow ({@code EmaListener.simpleMovingAverage()}). */
     SMA("SMA (shadow)", "EmaListener.simpleMovingAverage(): every iteration after 100, shadow"),
+    /**
+     * The simple moving average started at mid-run instead of after 100 iterations
+     * ({@code EmaListener.builder(AveragingRule.simple()).everyIteration().startingAtFraction(0.5, total)}).
+     */
+    SMA_MID_RUN("SMA from mid-run (shadow)",
+            "simple average, every iteration from the middle of training (startingAtFraction(0.5, total)), shadow"),
     /** An exponential moving average as a shadow ({@code EmaListener.exponential(decay)}). */
     EMA("EMA (shadow)", "EmaListener.exponential(decay): every iteration, shadow"),
+    /**
+     * A plain ensemble of the seeds' training weights, logits averaged: the control that tells how much of the
+     * ensemble's gain comes from ensembling rather than from averaging weights.
+     */
+    ENSEMBLE_OF_ERM("Ensemble of ERM", "EnsembleOfAverages of the seeds' plain (ERM) networks, logits averaged; a control"),
     /** The Ensemble of Averages: the SMA models of all seeds, logits averaged. */
     ENSEMBLE_OF_SMA("Ensemble of SMA", "EnsembleOfAverages of the seeds' SMA models, logits averaged");
 
@@ -19,6 +30,11 @@ public enum Method {
     Method(String label, String description) {
         this.label = label;
         this.description = description;
+    }
+
+    /** @return true for the ensembles, which are one model per held-out domain (their members are the seeds) */
+    public boolean isEnsemble() {
+        return this == ENSEMBLE_OF_ERM || this == ENSEMBLE_OF_SMA;
     }
 
     /** @return the name shown in tables, CSV files and plots */

@@ -1,6 +1,7 @@
 package io.github.dl4jema.examples;
 
 import io.github.dl4jema.AverageSwap;
+import io.github.dl4jema.AveragingRule;
 import io.github.dl4jema.EmaListener;
 import io.github.dl4jema.ensemble.EnsembleOfAverages;
 import java.io.IOException;
@@ -36,12 +37,14 @@ import picocli.CommandLine.Option;
  * <p>For every held-out domain and seed it trains a 64-128-10 perceptron with Adam on the five other domains and
  * scores, after every epoch, on in-domain validation data and on the held-out domain (out-of-domain, OOD):
  * <ul>
- *   <li>one run carries two shadow listeners, so plain training ({@link Method#ERM}), the paper's simple moving
- *       average ({@link Method#SMA}) and an exponential average ({@link Method#EMA}) share one training run;</li>
+ *   <li>one run carries three shadow listeners, so plain training ({@link Method#ERM}), the paper's simple moving
+ *       average ({@link Method#SMA}), the same started at mid-run ({@link Method#SMA_MID_RUN}) and an exponential
+ *       average ({@link Method#EMA}) share one training run;</li>
  *   <li>a second run trains with the seed rule written back ({@link Method#SEED_WRITE_BACK}), which changes the
  *       training itself;</li>
  *   <li>after all seeds, the {@link EnsembleOfAverages} of the seeds' SMA models at each epoch
- *       ({@link Method#ENSEMBLE_OF_SMA}).</li>
+ *       ({@link Method#ENSEMBLE_OF_SMA}), and as a control the same ensemble of their training weights
+ *       ({@link Method#ENSEMBLE_OF_ERM}).</li>
  * </ul>
  * Each run's epoch is selected on in-domain validation; the report gives the selected model's OOD accuracy (mean and
  * standard deviation over seeds) and the epoch-to-epoch standard deviation of OOD accuracy over the last half of
@@ -153,6 +156,7 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
         for (int domain : domains) {
             int angle = RotatedDigits.ANGLES[domain];
             List<INDArray[]> smaSnapshots = new ArrayList<>();
+            List<INDArray[]> ermSnapshots = new ArrayList<>();
             RotatedDigits.Split split = data.split(domain, SPLIT_SEED);
             for (int seed = 0; seed < runSeeds; seed++) {
                 long runStart = System.nanoTime();
@@ -163,18 +167,25 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
                 }
                 report.add(angle, Method.SEED_WRITE_BACK, seed, seedRule);
                 smaSnapshots.add(shadows.smaParams());
+                ermSnapshots.add(shadows.ermParams());
                 done++;
                 double elapsed = (System.nanoTime() - started) / 1e9;
                 System.out.printf("[%d/%d] held out %2d°, seed %d: last-epoch OOD accuracy ERM %.1f%%, SMA %.1f%%,"
-                                + " EMA %.1f%%, seed rule %.1f%% (%.1f s; about %.0f s to go)%n", done, total, angle,
-                        seed, 100 * last(shadows.curves().get(Method.ERM)), 100 * last(shadows.curves().get(Method.SMA)),
+                                + " SMA from mid-run %.1f%%, EMA %.1f%%, seed rule %.1f%% (%.1f s; about %.0f s to go)%n",
+                        done, total, angle, seed, 100 * last(shadows.curves().get(Method.ERM)),
+                        100 * last(shadows.curves().get(Method.SMA)),
+                        100 * last(shadows.curves().get(Method.SMA_MID_RUN)),
                         100 * last(shadows.curves().get(Method.EMA)), 100 * last(seedRule),
                         (System.nanoTime() - runStart) / 1e9, elapsed / done * (total - done));
             }
             Curve ensemble = ensembleCurve(smaSnapshots, split, runEpochs);
+            Curve plainEnsemble = ensembleCurve(ermSnapshots, split, runEpochs);
             report.add(angle, Method.ENSEMBLE_OF_SMA, -1, ensemble);
-            System.out.printf("      held out %2d°: Ensemble of SMA (%d members) OOD accuracy %.1f%% at the selected "
-                    + "epoch %d%n", angle, runSeeds, 100 * ensemble.selectedOod(), ensemble.selectedEpoch());
+            report.add(angle, Method.ENSEMBLE_OF_ERM, -1, plainEnsemble);
+            System.out.printf("      held out %2d°, ensembles of %d: OOD accuracy at the selected epoch: of SMA "
+                            + "models %.1f%% (epoch %d), of ERM models %.1f%% (epoch %d)%n", angle, runSeeds,
+                    100 * ensemble.selectedOod(), ensemble.selectedEpoch(), 100 * plainEnsemble.selectedOod(),
+                    plainEnsemble.selectedEpoch());
         }
         Files.createDirectories(output);
         report.write(output);
@@ -205,42 +216,51 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
     }
 
     /**
-     * One training run carrying two shadow averages: the paper's simple moving average and an exponential average.
-     * After each epoch it scores the training weights, then each average swapped in, on validation and OOD data, and
-     * keeps a copy of the simple average for the ensemble.
+     * One training run carrying three shadow averages: the paper's simple moving average (after 100 iterations), the
+     * same started at mid-run, and an exponential average. After each epoch it scores the training weights, then
+     * each average swapped in, on validation and OOD data, and keeps copies of the training weights and of the
+     * simple average for the ensembles.
      *
      * @param split    the data
      * @param seed     initialisation and shuffling seed
      * @param epochs   epochs to train
      * @param emaDecay decay of the exponential average
-     * @return the curves of {@link Method#ERM}, {@link Method#SMA} and {@link Method#EMA}, the trained network and
-     *         its listeners
+     * @return the curves of {@link Method#ERM}, {@link Method#SMA}, {@link Method#SMA_MID_RUN} and
+     *         {@link Method#EMA}, the trained network and its listeners
      */
     public static ShadowRun trainWithShadows(RotatedDigits.Split split, long seed, int epochs, double emaDecay) {
         MultiLayerNetwork net = new MultiLayerNetwork(network(seed));
         net.init();
         EmaListener sma = EmaListener.simpleMovingAverage().build();
+        long iterationsPerEpoch = (split.train().numExamples() + BATCH - 1) / BATCH;
+        EmaListener smaMidRun = EmaListener.builder(AveragingRule.simple()).everyIteration()
+                .startingAtFraction(0.5, epochs * iterationsPerEpoch).shadow().build();
         EmaListener ema = EmaListener.exponential(emaDecay).build();
-        net.addListeners(sma, ema);
+        net.addListeners(sma, smaMidRun, ema);
         Map<Method, double[][]> scores = new EnumMap<>(Method.class);
-        for (Method method : List.of(Method.ERM, Method.SMA, Method.EMA)) {
+        for (Method method : List.of(Method.ERM, Method.SMA, Method.SMA_MID_RUN, Method.EMA)) {
             scores.put(method, new double[2][epochs]);
         }
         INDArray[] smaParams = new INDArray[epochs];
+        INDArray[] ermParams = new INDArray[epochs];
         for (int e = 0; e < epochs; e++) {
             net.fit(Digits.iterator(split.train(), BATCH, seed * 100_003 + e));
             score(net, split, scores.get(Method.ERM), e);
             try (AverageSwap ignored = sma.swapIn(net)) {
                 score(net, split, scores.get(Method.SMA), e);
             }
+            try (AverageSwap ignored = smaMidRun.swapIn(net)) {
+                score(net, split, scores.get(Method.SMA_MID_RUN), e);
+            }
             try (AverageSwap ignored = ema.swapIn(net)) {
                 score(net, split, scores.get(Method.EMA), e);
             }
             smaParams[e] = sma.averagedParams(net);
+            ermParams[e] = net.params().dup();
         }
         Map<Method, Curve> curves = new EnumMap<>(Method.class);
         scores.forEach((method, s) -> curves.put(method, new Curve(s[0], s[1])));
-        return new ShadowRun(curves, net, sma, ema, smaParams);
+        return new ShadowRun(curves, net, sma, smaMidRun, ema, smaParams, ermParams);
     }
 
     /**
@@ -265,24 +285,24 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
     }
 
     /**
-     * The Ensemble of Averages over epochs: at each epoch, the {@link EnsembleOfAverages} (logits averaged) of the
-     * seeds' simple-average models. All seeds share one data split, so the ensemble has a validation set that none
-     * of its members trained on.
+     * An ensemble over epochs: at each epoch, the {@link EnsembleOfAverages} (logits averaged) of the seeds' models,
+     * the simple-average models for {@link Method#ENSEMBLE_OF_SMA}. All seeds share one data split, so the ensemble
+     * has a validation set that none of its members trained on.
      *
-     * @param smaParams per seed, the simple average's parameters after each epoch
-     * @param split     the data split all seeds trained on
-     * @param epochs    the number of epochs
+     * @param memberParams per seed, the member's parameters after each epoch
+     * @param split        the data split all seeds trained on
+     * @param epochs       the number of epochs
      * @return the ensemble's curve
      */
-    public static Curve ensembleCurve(List<INDArray[]> smaParams, RotatedDigits.Split split, int epochs) {
+    public static Curve ensembleCurve(List<INDArray[]> memberParams, RotatedDigits.Split split, int epochs) {
         DataSet validation = split.validation();
         DataSet test = split.test();
         double[][] scores = new double[2][epochs];
         for (int e = 0; e < epochs; e++) {
             EnsembleOfAverages.Builder builder = EnsembleOfAverages.builder();
-            for (int s = 0; s < smaParams.size(); s++) {
+            for (int s = 0; s < memberParams.size(); s++) {
                 MultiLayerNetwork member = new MultiLayerNetwork(network(s));
-                member.init(smaParams.get(s)[e], false);
+                member.init(memberParams.get(s)[e], false);
                 builder.member(member);
             }
             EnsembleOfAverages ensemble = builder.build();
@@ -310,13 +330,15 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
     /**
      * The outcome of {@link #trainWithShadows}: curves, and the trained network with its listeners for inspection.
      *
-     * @param curves    the curves of ERM, SMA and EMA
+     * @param curves    the curves of ERM, SMA, SMA from mid-run and EMA
      * @param network   the trained network (holding its own weights, not an average)
-     * @param sma       the simple moving average listener
+     * @param sma       the simple moving average listener (after 100 iterations)
+     * @param smaMidRun the simple moving average listener started at mid-run
      * @param ema       the exponential average listener
      * @param smaParams the simple average's parameters after each epoch (index {@code e - 1} for epoch {@code e})
+     * @param ermParams the training weights after each epoch
      */
-    public record ShadowRun(Map<Method, Curve> curves, MultiLayerNetwork network, EmaListener sma, EmaListener ema,
-                            INDArray[] smaParams) {
+    public record ShadowRun(Map<Method, Curve> curves, MultiLayerNetwork network, EmaListener sma,
+                            EmaListener smaMidRun, EmaListener ema, INDArray[] smaParams, INDArray[] ermParams) {
     }
 }

@@ -52,6 +52,15 @@ class AveragedAccuracyIT {
     }
 
     @Test
+    void midRunSmaOodAccuracyIsTheAccuracyOfTheAveragedWeights() {
+        double reported = run.curves().get(Method.SMA_MID_RUN).ood()[EPOCHS - 1];
+
+        double recomputed = accuracyOf(run.smaMidRun().averagedParams(run.network()), split.test());
+
+        assertEquals(recomputed, reported, 1e-12);
+    }
+
+    @Test
     void emaOodAccuracyIsTheAccuracyOfTheAveragedWeights() {
         double reported = run.curves().get(Method.EMA).ood()[EPOCHS - 1];
 
