@@ -87,7 +87,7 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
     private int[] heldOut = RotatedDigits.ANGLES.clone();
 
     @Option(names = "--seeds", paramLabel = "N",
-            description = "Seeds (trials) per held-out domain; seeds 0..N-1 (default: ${DEFAULT-VALUE}).")
+            description = "Seeds (trials) per held-out domain; seeds 1..N (default: ${DEFAULT-VALUE}).")
     private int seeds = DEFAULT_SEEDS;
 
     @Option(names = "--epochs", paramLabel = "N", description = "Epochs per training run (default: ${DEFAULT-VALUE}).")
@@ -158,7 +158,7 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
             List<INDArray[]> smaSnapshots = new ArrayList<>();
             List<INDArray[]> ermSnapshots = new ArrayList<>();
             RotatedDigits.Split split = data.split(domain, SPLIT_SEED);
-            for (int seed = 0; seed < runSeeds; seed++) {
+            for (int seed = 1; seed <= runSeeds; seed++) {
                 long runStart = System.nanoTime();
                 ShadowRun shadows = trainWithShadows(split, seed, runEpochs, emaDecay);
                 Curve seedRule = trainWithSeedRule(split, seed, runEpochs);
@@ -199,7 +199,8 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
      * The benchmark's network: 64 inputs, a hidden layer of {@link #HIDDEN} ReLU units, 10 softmax outputs; Adam
      * with learning rate {@link #LEARNING_RATE}.
      *
-     * @param seed the initialisation seed
+     * @param seed the initialisation seed; not 0, which DL4J 1.0.0-M2.1 does not reproduce (the weights drawn with
+     *             seed 0 differ from one JVM to the next, measured here), so the benchmark numbers its seeds from 1
      * @return the configuration
      */
     public static MultiLayerConfiguration network(long seed) {
