@@ -1,5 +1,6 @@
 package io.github.dl4jema.examples;
 
+import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,6 +16,7 @@ import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
@@ -28,7 +30,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *       over seeds of the epoch-to-epoch standard deviation of OOD accuracy over the last half of training;</li>
  *   <li>{@code results.md}: the same as Markdown tables;</li>
  *   <li>{@code ood-vs-epoch.png}: OOD accuracy (mean over seeds) against epoch, one panel per held-out domain and
- *       one for their average; {@code selected-ood.png}: a bar chart of the selected models' OOD accuracy.</li>
+ *       one for their average (each y axis fits the epochs after the first quarter, so early epochs may be cut); {@code selected-ood.png}: a bar chart of the selected models' OOD accuracy.</li>
  * </ul>
  * Accuracies are fractions in the CSV files and percentages in the Markdown and plots. An ensemble is one model per
  * held-out domain (its members are the seeds), so it has no standard deviation over seeds; its seed column is
@@ -234,23 +236,53 @@ public final class BenchmarkReport {
             XYChart chart = new XYChartBuilder().width(480).height(360)
                     .title(AVERAGE.equals(row) ? "Average over held-out domains" : "Held-out domain " + row + "°")
                     .xAxisTitle("epoch").yAxisTitle("OOD accuracy (%)").build();
-            chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE).setLegendFont(
-                    chart.getStyler().getLegendFont().deriveFont(9f));
+            chart.getStyler().setLegendVisible(false);
             chart.getStyler().setMarkerSize(3);
+            // The first epochs (where the averages still hold the initial weights) would squash the rest.
+            double low = 100;
+            double high = 0;
             for (Method method : Method.values()) {
-                chart.addSeries(method.label(), x, meanOodCurve(row, method)).setMarker(SeriesMarkers.CIRCLE);
+                double[] y = meanOodCurve(row, method);
+                for (int e = epochs / 4; e < epochs; e++) {
+                    low = Math.min(low, y[e]);
+                    high = Math.max(high, y[e]);
+                }
+                style(chart.addSeries(method.label(), x, y), method.color());
             }
+            chart.getStyler().setYAxisMin(Math.floor(low / 5) * 5 - 5).setYAxisMax(Math.min(100, high + 2));
             charts.add(chart);
         }
+        charts.add(legendPanel());
         while (charts.size() % 2 != 0) {
-            XYChart blank = new XYChartBuilder().width(480).height(360).title(
-                    String.format(Locale.ROOT, "%d seeds, %d epochs, EMA %s", seeds, epochs, emaDecay)).build();
-            blank.addSeries(" ", new double[] {1}, new double[] {0}).setMarker(SeriesMarkers.NONE);
+            XYChart blank = new XYChartBuilder().width(480).height(360).build();
+            blank.addSeries(" ", new double[] {0, 1}, new double[] {0, 0}).setMarker(SeriesMarkers.NONE)
+                    .setLineColor(Color.WHITE);
             blank.getStyler().setLegendVisible(false);
             blank.getStyler().setAxisTicksVisible(false);
             charts.add(blank);
         }
         return charts;
+    }
+
+    private static void style(XYSeries series, Color color) {
+        series.setMarker(SeriesMarkers.CIRCLE);
+        series.setMarkerColor(color);
+        series.setLineColor(color);
+    }
+
+    /** A panel that shows only the legend, the run's settings in its title, and no data. */
+    private XYChart legendPanel() {
+        XYChart legend = new XYChartBuilder().width(480).height(360).title(String.format(Locale.ROOT,
+                "%d seeds, %d epochs, EMA decay %s", seeds, epochs, emaDecay)).build();
+        for (Method method : Method.values()) {
+            style(legend.addSeries(method.label(), new double[] {0, 1}, new double[] {-10, -10}), method.color());
+        }
+        legend.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
+        legend.getStyler().setAxisTicksVisible(false);
+        legend.getStyler().setPlotGridLinesVisible(false);
+        legend.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW)
+                .setLegendFont(legend.getStyler().getLegendFont().deriveFont(14f));
+        return legend;
     }
 
     private CategoryChart barChart() {
@@ -271,7 +303,7 @@ public final class BenchmarkReport {
                 errors.add(s == null || Double.isNaN(s.std) ? 0 : 100 * s.std);
                 min = Math.min(min, s == null ? min : 100 * s.mean);
             }
-            chart.addSeries(method.label(), categories, means, errors);
+            chart.addSeries(method.label(), categories, means, errors).setFillColor(method.color());
         }
         chart.getStyler().setYAxisMin(Math.max(0, Math.floor(min / 10) * 10 - 10)).setYAxisMax(100.0);
         return chart;
