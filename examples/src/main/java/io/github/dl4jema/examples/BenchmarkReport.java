@@ -30,7 +30,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *       over seeds of the epoch-to-epoch standard deviation of OOD accuracy over the last half of training;</li>
  *   <li>{@code results.md}: the same as Markdown tables;</li>
  *   <li>{@code ood-vs-epoch.png}: OOD accuracy (mean over seeds) against epoch, one panel per held-out domain and
- *       one for their average (each y axis fits the epochs after the first quarter, so early epochs may be cut); {@code selected-ood.png}: a bar chart of the selected models' OOD accuracy.</li>
+ *       one for their average (each y axis fits the epochs after the first quarter, so early epochs may be cut);
+ *       {@code selected-ood.png}: a bar chart of the selected models' OOD accuracy.</li>
  * </ul>
  * Accuracies are fractions in the CSV files and percentages in the Markdown and plots. An ensemble is one model per
  * held-out domain (its members are the seeds), so it has no standard deviation over seeds; its seed column is

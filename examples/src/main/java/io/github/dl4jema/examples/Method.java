@@ -25,7 +25,8 @@ public enum Method {
      * A plain ensemble of the seeds' training weights, logits averaged: the control that tells how much of the
      * ensemble's gain comes from ensembling rather than from averaging weights.
      */
-    ENSEMBLE_OF_ERM("Ensemble of ERM", "EnsembleOfAverages of the seeds' plain (ERM) networks, logits averaged; a control",
+    ENSEMBLE_OF_ERM("Ensemble of ERM",
+            "EnsembleOfAverages of the seeds' plain (ERM) networks, logits averaged; a control",
             new Color(0x999999)),
     /** The Ensemble of Averages: the SMA models of all seeds, logits averaged. */
     ENSEMBLE_OF_SMA("Ensemble of SMA", "EnsembleOfAverages of the seeds' SMA models, logits averaged",
@@ -41,7 +42,7 @@ public enum Method {
         this.color = color;
     }
 
-    /** @return the colour of this method in the plots (the Okabe-Ito palette, which colour-blind readers can tell apart) */
+    /** @return the colour of this method in the plots (Okabe-Ito palette, which colour-blind readers tell apart) */
     public Color color() {
         return color;
     }

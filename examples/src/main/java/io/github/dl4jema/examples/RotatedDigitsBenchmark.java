@@ -171,7 +171,8 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
                 done++;
                 double elapsed = (System.nanoTime() - started) / 1e9;
                 System.out.printf("[%d/%d] held out %2d°, seed %d: last-epoch OOD accuracy ERM %.1f%%, SMA %.1f%%,"
-                                + " SMA from mid-run %.1f%%, EMA %.1f%%, seed rule %.1f%% (%.1f s; about %.0f s to go)%n",
+                                + " SMA from mid-run %.1f%%, EMA %.1f%%, seed rule %.1f%% (%.1f s; about %.0f s to "
+                                + "go)%n",
                         done, total, angle, seed, 100 * last(shadows.curves().get(Method.ERM)),
                         100 * last(shadows.curves().get(Method.SMA)),
                         100 * last(shadows.curves().get(Method.SMA_MID_RUN)),
