@@ -82,6 +82,9 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
     /** Width of the hidden layer. */
     public static final int HIDDEN = 128;
 
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--held-out", split = ",", paramLabel = "DEGREES",
             description = "Held-out (test) domains, by rotation angle: any of 0,15,30,45,60,75 (default: all six).")
     private int[] heldOut = RotatedDigits.ANGLES.clone();
@@ -136,15 +139,24 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
      */
     @Override
     public Integer call() throws IOException {
-        System.setProperty("java.awt.headless", "true");
-        NativeThreads.useOneUnlessConfigured();
         int runSeeds = quick ? QUICK_SEEDS : seeds;
         int runEpochs = quick ? QUICK_EPOCHS : epochs;
         if (runSeeds < 1 || runEpochs < 2) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "--seeds should be >= 1 and --epochs >= 2 "
+            throw new CommandLine.ParameterException(spec.commandLine(), "--seeds should be >= 1 and --epochs >= 2 "
                     + "(got: " + runSeeds + " and " + runEpochs + ")");
         }
-        int[] domains = Arrays.stream(heldOut).map(RotatedDigits::domainOf).distinct().sorted().toArray();
+        if (!(emaDecay >= 0.0 && emaDecay < 1.0)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--ema-decay should be in [0, 1) (got: "
+                    + emaDecay + ")");
+        }
+        int[] domains;
+        try {
+            domains = Arrays.stream(heldOut).map(RotatedDigits::domainOf).distinct().sorted().toArray();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        System.setProperty("java.awt.headless", "true");
+        NativeThreads.useOneUnlessConfigured();
         long started = System.nanoTime();
         System.out.printf("Rotated digits: held-out domains %s degrees, %d seeds, %d epochs, EMA decay %s, "
                         + "output %s%n", Arrays.toString(Arrays.stream(domains).map(d -> RotatedDigits.ANGLES[d])
