@@ -103,6 +103,12 @@ class RotatedDigitsBenchmarkIT {
     }
 
     @Test
+    void unknownHeldOutDomainShouldFailWithUsageStatus() {
+        assertEquals(2, RotatedDigitsBenchmark.run("--held-out", "10", "--output", output.resolve("bad").toString()));
+        assertTrue(Files.notExists(output.resolve("bad")));
+    }
+
+    @Test
     void markdownTableNamesEveryMethodAndDomain() throws IOException {
         String md = Files.readString(output.resolve("results.md"));
         for (Method method : Method.values()) {
