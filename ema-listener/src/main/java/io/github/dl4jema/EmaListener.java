@@ -47,7 +47,9 @@ import org.slf4j.LoggerFactory;
  * {@link #simpleMovingAverage()} (the paper's reference code, a shadow average every iteration) and
  * {@link #exponential(double)}; {@link #builder(AveragingRule)} takes any rule. There is no silent default rule.
  *
- * <p>One listener averages one network: it binds to the first network it sees and refuses any other. Several
+ * <p>One listener averages one network: the first update (callback or manual) binds it to its network, and it
+ * refuses any other from then on; reading the average ({@code averagedParams}, {@code swapIn}, {@code averagedCopy})
+ * does not bind. Several
  * listeners in shadow mode can ride one network, each with its own average. The state (average, snapshot count,
  * configuration) survives a restart through {@link #saveTo(File)} and {@link #restore(File)}.
  *
@@ -217,7 +219,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         if (config.schedule().isDue(step)) {
             update(model, step);
         } else {
-            checkNetwork(model);
+            checkNetwork(model, true);
             lastStep = step;
         }
     }
@@ -258,7 +260,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         if (step < 1) {
             throw new IllegalArgumentException("step should be >= 1 (got: " + step + ")");
         }
-        INDArray params = checkNetwork(model);
+        INDArray params = checkNetwork(model, true);
         if (openSwap != null) {
             throw new IllegalStateException("the average is swapped into the network; close the AverageSwap "
                     + "returned by swapIn(...) before training or updating");
@@ -331,7 +333,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      * @throws IllegalStateException    if the network is not the bound one or does not fit the average
      */
     public synchronized INDArray averagedParams(Model model) {
-        INDArray params = checkNetwork(model);
+        INDArray params = checkNetwork(model, false);
         INDArray result = detachedCopy(params);
         if (average != null) {
             for (int i = 0; i < ranges.length; i += 2) {
@@ -354,7 +356,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      *                                  fit the average
      */
     public synchronized AverageSwap swapIn(Model model) {
-        INDArray params = checkNetwork(model);
+        INDArray params = checkNetwork(model, false);
         if (openSwap != null) {
             throw new IllegalStateException("an average is already swapped in; close that AverageSwap first");
         }
@@ -485,8 +487,11 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
                 : ((ComputationGraph) model).getEpochCount();
     }
 
-    /** Checks the network and binds to it; returns its flat parameters. Writes nothing that a failure could undo. */
-    private INDArray checkNetwork(Model model) {
+    /**
+     * Checks the network and, with {@code bind}, binds to it; returns its flat parameters. Writes nothing that a
+     * failure could undo. Only updates bind: reading the average from an unbound listener leaves it unbound.
+     */
+    private INDArray checkNetwork(Model model, boolean bind) {
         if (model == null) {
             throw new IllegalArgumentException("network should be a MultiLayerNetwork or ComputationGraph "
                     + "(got: null)");
@@ -513,10 +518,15 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
                     + params.dataType() + " parameters. The parameter count and type may not change while "
                     + "averaging; restore a state only into the network saved with it.");
         }
-        if (ranges == null) {
+        if (network == null) {
+            // unbound: resolve for this network (reads do not bind, so the next call may bring another one)
             ranges = config.selection().resolve(model.paramTable(), params);
+            averageRanges = null;
+            paramsSeen = null;
         }
-        network = model;
+        if (bind) {
+            network = model;
+        }
         return params;
     }
 

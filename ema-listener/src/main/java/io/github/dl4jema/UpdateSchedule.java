@@ -10,7 +10,7 @@ import java.io.Serializable;
  * {@code onEpochEnd} (DL4J increments its 0-based epoch count after the listeners ran), and the iteration that just
  * ended is iteration {@code i + 1} in {@code iterationDone(model, i, epoch)}. An update fires at unit {@code s} when
  * {@code s > start} and {@code (s − start)} is a multiple of {@code frequency}. Before the first update the average
- * follows the weights: {@link EmaListener#averagedParams()} returns the network's own parameters.
+ * follows the weights: {@link EmaListener#averagedParams(org.deeplearning4j.nn.api.Model)} returns the network's own parameters.
  *
  * <p>Immutable; build one with the factories and {@link #startingAfter(long)}.
  *

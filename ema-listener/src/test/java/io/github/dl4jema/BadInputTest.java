@@ -103,6 +103,19 @@ class BadInputTest {
     }
 
     @Test
+    void readingTheAverageDoesNotBindTheListener() {
+        EmaListener ema = EmaListener.builder(AveragingRule.simple()).build();
+        MultiLayerNetwork other = Networks.mlp(DataType.FLOAT, true, 2);
+        try (AverageSwap ignored = ema.swapIn(other)) {
+            assertArrayEquals(values(other.params()), values(ema.averagedParams(other)));
+        }
+        averagedTwice(ema);
+        assertEquals(2, ema.snapshotCount());
+        assertMessage(assertThrows(IllegalStateException.class, () -> ema.averagedParams(other)),
+                "One listener averages one network");
+    }
+
+    @Test
     void parameterCountChangingBetweenUpdatesShouldFail() {
         // DL4J networks never resize their buffer in place; a subclass that does shows the check.
         MultiLayerNetwork base = Networks.mlp(DataType.FLOAT, false, 1);
