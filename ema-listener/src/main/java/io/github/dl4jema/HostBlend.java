@@ -39,9 +39,6 @@ final class HostBlend {
      */
     static final int BLOCK = 8192;
 
-    /** The largest count one BLAS call takes (its {@code n} is a C int). */
-    private static final int MAX_CALL = 1 << 30;
-
     private static final ThreadLocal<Spans> SPANS = ThreadLocal.withInitial(Spans::new);
 
     private HostBlend() {
@@ -98,7 +95,9 @@ final class HostBlend {
 
     /**
      * The sum of absolute values, which is finite exactly when every element is finite (or, for absurdly large
-     * parameters, overflows: the caller then counts exactly). One read-only pass, threaded by OpenBLAS for long vectors.
+     * parameters, overflows: the caller then counts exactly). One read-only pass, block by block: unthreaded, since a
+     * threaded OpenBLAS {@code asum} stalls whenever a core is busy with something else (training, another process),
+     * and one thread already reads at memory speed.
      */
     static double absoluteSum(INDArray values) {
         long n = values.length();
@@ -106,15 +105,15 @@ final class HostBlend {
         double sum = 0.0;
         if (values.dataType() == DataType.FLOAT) {
             FloatPointer v = spans.floatAverage.at(address(values), n);
-            for (long from = 0; from < n; from += MAX_CALL) {
+            for (long from = 0; from < n; from += BLOCK) {
                 v.position(from);
-                sum += cblas_sasum((int) Math.min(MAX_CALL, n - from), v, 1);
+                sum += cblas_sasum((int) Math.min(BLOCK, n - from), v, 1);
             }
         } else {
             DoublePointer v = spans.doubleAverage.at(address(values), n);
-            for (long from = 0; from < n; from += MAX_CALL) {
+            for (long from = 0; from < n; from += BLOCK) {
                 v.position(from);
-                sum += cblas_dasum((int) Math.min(MAX_CALL, n - from), v, 1);
+                sum += cblas_dasum((int) Math.min(BLOCK, n - from), v, 1);
             }
         }
         return sum;
