@@ -6,7 +6,6 @@ import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -28,8 +27,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  *
  * <p>Floors: {@code copyFloor} is ND4J's {@code assign} of the flat vector (8N bytes); {@code javaFloorShadow} and
  * {@code javaFloorWriteBack} are one fused pass in plain Java over heap arrays, the least memory traffic an update can
- * have (12N and 16N bytes). {@code readPass} is one BLAS {@code asum} over the parameters (4N bytes), the price of
- * the non-finite check every update must make before it writes. {@code seedStyle} is the seed's formulation in
+ * have (12N and 16N bytes). {@code seedStyle} is the seed's formulation in
  * ND4J: per {@code paramTable()} key {@code avg.mul(w).add(p.mul(1 - w))}, assigned into the average, then the
  * average assigned into the network; its garbage is collected after every call, off the clock.
  */
@@ -139,12 +137,6 @@ public class UpdateBenchmark {
     @Benchmark
     public INDArray copyFloor() {
         return copy.assign(params);
-    }
-
-    /** @return the non-finite check's read: one BLAS {@code asum} over the parameters, 4N bytes */
-    @Benchmark
-    public double readPass() {
-        return Nd4j.getBlasWrapper().level1().asum(params);
     }
 
     /** @return one fused plain-Java pass, shadow mode: reads both arrays, writes the average, 12N bytes */
