@@ -59,6 +59,11 @@ public final class BenchmarkMain {
         }
         try {
             Files.createDirectories(out);
+            String loadBefore = loadAverage();
+            Files.writeString(out.resolve("run-start.json"), "{\"start\": \"" + java.time.Instant.now()
+                    + "\", \"java\": \"" + System.getProperty("java.vm.name") + " "
+                    + System.getProperty("java.runtime.version") + "\", \"processors\": "
+                    + Runtime.getRuntime().availableProcessors() + ", \"loadavg\": \"" + loadBefore + "\"}\n");
             StringJoiner offHeap = new StringJoiner(",\n", "{\n", "\n}\n");
             for (long n : new long[] {1_000_000L, 25_600_000L}) {
                 Map<String, Double> bytes = OffHeapProbe.bytesPerUpdate(n, quick ? 3 : 20);
@@ -100,6 +105,22 @@ public final class BenchmarkMain {
                         .measurementTime(org.openjdk.jmh.runner.options.TimeValue.milliseconds(200));
             }
             new Runner(options.build()).run();
+        }
+        try {
+            Files.writeString(out.resolve("run-end.json"), "{\"end\": \"" + java.time.Instant.now()
+                    + "\", \"loadavg\": \"" + loadAverage() + "\"}\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** @return the first three fields of /proc/loadavg (1, 5, 15 minutes), or "n/a" off Linux */
+    private static String loadAverage() {
+        try {
+            String[] fields = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return fields[0] + " " + fields[1] + " " + fields[2];
+        } catch (IOException e) {
+            return "n/a";
         }
     }
 }
