@@ -7,10 +7,17 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.StringJoiner;
+import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.optimize.api.BaseTrainingListener;
+import org.deeplearning4j.optimize.api.TrainingListener;
+import org.nd4j.linalg.api.blas.Level1;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce.longer.MatchCondition;
 import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.conditions.Conditions;
 
 /**
  * Paired measurements in one JVM, for ratios that survive a shared machine: every round runs each variant once, in
@@ -24,6 +31,8 @@ final class Interleaved {
 
     private final Map<String, Runnable> variants = new LinkedHashMap<>();
     private final Map<String, Runnable> offTheClock = new LinkedHashMap<>();
+    /** Times recorded inside a variant (one per call of it), reported beside the variants. */
+    private final Map<String, List<Double>> inside = new LinkedHashMap<>();
 
     private Interleaved() {
     }
@@ -53,6 +62,22 @@ final class Interleaved {
         m.variants.put("checkOnly", () -> BlendKernelProbe.countNonFinite(kernelParams));
         m.variants.put("blendShadowOnly", () -> BlendKernelProbe.blend(kernelAverage, kernelParams, DECAY, false));
         m.variants.put("blendWriteBackOnly", () -> BlendKernelProbe.blend(kernelAverage, kernelParams, DECAY, true));
+        // the kernel this module replaced: MatchCondition, then BLAS scal and axpy over the whole vector, then assign
+        INDArray previousAverage = params.dup();
+        INDArray previousParams = params.dup();
+        Level1 level1 = Nd4j.getBlasWrapper().level1();
+        long n = params.length();
+        m.variants.put("previousShadow", () -> {
+            Nd4j.getExecutioner().exec(new MatchCondition(previousParams, Conditions.notFinite())).getLong(0);
+            level1.scal(n, DECAY, previousAverage);
+            level1.axpy(n, 1 - DECAY, previousParams, previousAverage);
+        });
+        m.variants.put("previousWriteBack", () -> {
+            Nd4j.getExecutioner().exec(new MatchCondition(previousParams, Conditions.notFinite())).getLong(0);
+            level1.scal(n, DECAY, previousAverage);
+            level1.axpy(n, 1 - DECAY, previousParams, previousAverage);
+            previousParams.assign(previousAverage);
+        });
         if (type == DataType.FLOAT) {
             float[] a = params.toFloatVector();
             float[] p = a.clone();
@@ -115,13 +140,30 @@ final class Interleaved {
         DataSet batch = Workloads.minibatch();
         MultiLayerNetwork plain = Workloads.trainingMlp();
         MultiLayerNetwork shadow = Workloads.trainingMlp();
-        shadow.addListeners(EmaListener.exponential(0.99).build());
+        shadow.addListeners(m.timed("updateInFitShadow", EmaListener.exponential(0.99).build()));
         MultiLayerNetwork writeBack = Workloads.trainingMlp();
-        writeBack.addListeners(EmaListener.exponential(0.99).writeBack().build());
+        writeBack.addListeners(m.timed("updateInFitWriteBack", EmaListener.exponential(0.99).writeBack().build()));
         m.variants.put("fitPlain", () -> plain.fit(batch));
         m.variants.put("fitEmaShadow", () -> shadow.fit(batch));
         m.variants.put("fitEmaWriteBack", () -> writeBack.fit(batch));
         return m;
+    }
+
+    /**
+     * Wraps a listener so that the time of each of its {@code iterationDone} calls is recorded: the listener's own cost
+     * inside a training iteration, measured directly instead of as a difference of two noisy iteration times.
+     */
+    private TrainingListener timed(String name, EmaListener listener) {
+        List<Double> times = new ArrayList<>();
+        inside.put(name, times);
+        return new BaseTrainingListener() {
+            @Override
+            public void iterationDone(Model model, int iteration, int epoch) {
+                long start = System.nanoTime();
+                listener.iterationDone(model, iteration, epoch);
+                times.add((System.nanoTime() - start) / 1e6);
+            }
+        };
     }
 
     /**
@@ -156,6 +198,7 @@ final class Interleaved {
                 }
             }
         }
+        inside.forEach((name, list) -> times.put(name, list.subList(Math.min(warmup, list.size()), list.size())));
         StringJoiner json = new StringJoiner(",\n", "{\n", "\n}");
         times.forEach((name, list) -> {
             double[] sorted = list.stream().mapToDouble(Double::doubleValue).sorted().toArray();
