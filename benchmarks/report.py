@@ -108,6 +108,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--in", dest="source", default=os.path.join(here, "target", "jmh"))
     parser.add_argument("--out", default=os.path.join(here, "..", "docs", "PERFORMANCE.md"))
+    parser.add_argument("--paired", default=os.path.join(here, "target", "jmh-paired"),
+                        help="directory of a paired-only run (-rounds 0) to use instead of --in's interleaved.json")
     parser.add_argument("--control", default=os.path.join(here, "target", "jmh-omp1"),
                         help="paired measurement run with OMP_NUM_THREADS=1 (optional)")
     args = parser.parse_args()
@@ -115,8 +117,21 @@ def main():
     rounds = load_rounds(args.source)
     with open(os.path.join(args.source, "offheap.json")) as f:
         offheap = json.load(f)
-    with open(os.path.join(args.source, "interleaved.json")) as f:
+    paired_dir = args.paired if os.path.exists(os.path.join(args.paired, "interleaved.json")) else args.source
+    with open(os.path.join(paired_dir, "interleaved.json")) as f:
         paired = json.load(f)
+    paired_when = ""
+    if paired_dir != args.source:
+        with open(os.path.join(paired_dir, "run-start.json")) as f:
+            ps = json.load(f)
+        with open(os.path.join(paired_dir, "run-end.json")) as f:
+            pe = json.load(f)
+        paired_when = (f" The paired measurement and the off-heap probe were re-run right after the JMH rounds "
+                       f"(from {ps['start']} to {pe['end']}, load average {ps['loadavg']} at its start) with two "
+                       "more variants (the previous kernel, the listener's time inside `fit`), by "
+                       "`-Dbench.args=\"-rounds 0 -out target/jmh-paired\"`.")
+        with open(os.path.join(paired_dir, "offheap.json")) as f:
+            offheap = json.load(f)
     start, end = {}, {}
     if os.path.exists(os.path.join(args.source, "run-start.json")):
         with open(os.path.join(args.source, "run-start.json")) as f:
@@ -140,7 +155,7 @@ def main():
         "and every target is judged on **ratios taken inside one round** (see Method).")
     add(f"- **Command** (from the repository root): `{COMMAND}`")
     add(f"- **Rounds**: {len(rounds)} JMH rounds (one fork per benchmark and workload per round), plus the paired "
-        "in-process measurement.")
+        f"in-process measurement.{paired_when}")
     add("")
 
     add("## Targets (CPU, N ≥ 1M, medians, ratios from the same run)")
@@ -299,6 +314,12 @@ def main():
     add(f"| ... as a share of the iteration without listener (median of per-round ratios) | | "
         f"{fmt(None if in_fit_sh is None else in_fit_sh * 100, 2, '%')} | "
         f"{fmt(None if in_fit_wb is None else in_fit_wb * 100, 2, '%')} |")
+    u_min = training.get("updateInFitShadow", {}).get("min")
+    u_min_wb = training.get("updateInFitWriteBack", {}).get("min")
+    f_min = training.get("fitPlain", {}).get("min")
+    if u_min and f_min:
+        add(f"| ... fastest listener call / fastest iteration (a quiet moment of the machine) | | "
+            f"{u_min / f_min * 100:.2f}% | {u_min_wb / f_min * 100:.2f}% |")
     n_mlp = 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
     upd = paired.get("FLOAT:1000000", {}).get("emaShadow", {}).get("median")
     plain = training.get("fitPlain", {}).get("median")

@@ -23,8 +23,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * copy back for write-back) stream it from memory two or three times (20N or 28N bytes for N floats). Run over
  * blocks of {@link #BLOCK} elements, the second and third call find the block in the L2 cache, so the whole update
  * streams each array once: 12N bytes in shadow mode, 16N in write-back mode, the floors of a one-pass loop. OpenBLAS
- * does not thread {@code axpy} below 10,000 elements, so a block never pays for a thread fork. The binding has no
- * {@code cblas_?axpby}, which would have made shadow mode one call per block.
+ * does not thread {@code axpy} below 10,000 elements, so a block never pays for a thread fork (a threaded call stalls
+ * whenever another process holds a core). The passes over a block in cache still cost: measured, the blend runs at
+ * 1.3 to 1.45 times a one-pass JIT-vectorised loop for large N (docs/PERFORMANCE.md). The binding has no
+ * {@code cblas_?axpby}, which would have made shadow mode one call per block; {@code ?rotm}, one call for write-back,
+ * is a scalar loop in OpenBLAS 0.3.19 and four times slower.
  *
  * <p>Only this class refers to OpenBLAS and JavaCPP's typed pointers; {@link BlendKernel} reaches it through
  * {@link #available()}, so the library loads and runs on a backend without OpenBLAS (CUDA) on ND4J operations. The
