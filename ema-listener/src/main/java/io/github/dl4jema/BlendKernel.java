@@ -26,10 +26,10 @@ import org.nd4j.linalg.indexing.conditions.Conditions;
  * OpenBLAS is looked up by name, so the library needs no backend on its classpath and runs unchanged on CUDA.
  *
  * <p>The non-finite check must read every parameter before anything is written (a rejected update leaves network
- * and average exactly as they were), so it cannot share the blend's pass; it is made as cheap as a read can be: one
- * BLAS {@code asum} (finite exactly when every element is finite), with ND4J's exact {@code MatchCondition} count
- * only when the sum is not finite. {@code asum} returns a number instead of allocating a result array as
- * {@code MatchCondition} does.
+ * and average exactly as they were), so it cannot share the blend's pass; it is made as cheap as a read can be: a
+ * number that is finite exactly when every element is finite (on the host a dot product of the array's two halves,
+ * elsewhere BLAS {@code asum}), with ND4J's exact {@code MatchCondition} count only when that number is not finite.
+ * Both return a number instead of allocating a result array as {@code MatchCondition} does.
  */
 final class BlendKernel {
 
@@ -102,7 +102,7 @@ final class BlendKernel {
     static long countNonFinite(INDArray values) {
         DataType type = values.dataType();
         if (type == DataType.FLOAT || type == DataType.DOUBLE) {
-            double sum = Host.ENABLED && contiguous(values) ? HostBlend.absoluteSum(values)
+            double sum = Host.ENABLED && contiguous(values) ? HostBlend.finiteUnlessNonFinite(values)
                     : Nd4j.getBlasWrapper().level1().asum(values);
             if (Double.isFinite(sum)) {
                 return 0;

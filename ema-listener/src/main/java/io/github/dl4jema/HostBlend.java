@@ -3,10 +3,12 @@ package io.github.dl4jema;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_dasum;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_daxpy;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_dcopy;
+import static org.bytedeco.openblas.global.openblas_nolapack.cblas_ddot;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_dscal;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sasum;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_saxpy;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_scopy;
+import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sdot;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sscal;
 
 import org.bytedeco.javacpp.DoublePointer;
@@ -97,26 +99,41 @@ final class HostBlend {
     }
 
     /**
-     * The sum of absolute values, which is finite exactly when every element is finite (or, for absurdly large
-     * parameters, overflows: the caller then counts exactly). One read-only pass, block by block: unthreaded, since a
-     * threaded OpenBLAS {@code asum} stalls whenever a core is busy with something else (training, another process),
-     * and one thread already reads at memory speed.
+     * A number that is finite exactly when every element is finite: the dot product of the first half of the array
+     * with the second half (a NaN or an infinity makes its product NaN or infinite, and no finite term can bring a sum
+     * back from there). It may also overflow for absurdly large finite parameters; the caller then counts exactly.
+     * One read-only pass, block by block and unthreaded like the blend; a dot product of the two halves keeps two
+     * memory streams in flight at once, which read about a quarter faster on one core than a single stream
+     * ({@code asum}) did.
      */
-    static double absoluteSum(INDArray values) {
+    static double finiteUnlessNonFinite(INDArray values) {
         long n = values.length();
+        long half = n / 2;
         Spans spans = SPANS.get();
         double sum = 0.0;
         if (values.dataType() == DataType.FLOAT) {
-            FloatPointer v = spans.floatAverage.at(address(values), n);
-            for (long from = 0; from < n; from += BLOCK) {
-                v.position(from);
-                sum += cblas_sasum((int) Math.min(BLOCK, n - from), v, 1);
+            FloatPointer low = spans.floatAverage.at(address(values), n);
+            FloatPointer high = spans.floatParams.at(address(values), n);
+            for (long from = 0; from < half; from += BLOCK) {
+                low.position(from);
+                high.position(half + from);
+                sum += cblas_sdot((int) Math.min(BLOCK, half - from), low, 1, high, 1);
+            }
+            if (n % 2 == 1) {
+                low.position(n - 1);
+                sum += cblas_sasum(1, low, 1);
             }
         } else {
-            DoublePointer v = spans.doubleAverage.at(address(values), n);
-            for (long from = 0; from < n; from += BLOCK) {
-                v.position(from);
-                sum += cblas_dasum((int) Math.min(BLOCK, n - from), v, 1);
+            DoublePointer low = spans.doubleAverage.at(address(values), n);
+            DoublePointer high = spans.doubleParams.at(address(values), n);
+            for (long from = 0; from < half; from += BLOCK) {
+                low.position(from);
+                high.position(half + from);
+                sum += cblas_ddot((int) Math.min(BLOCK, half - from), low, 1, high, 1);
+            }
+            if (n % 2 == 1) {
+                low.position(n - 1);
+                sum += cblas_dasum(1, low, 1);
             }
         }
         return sum;

@@ -69,7 +69,25 @@ class BlendKernelTest {
     }
 
     @Test
-    void hugeFiniteValuesWhoseAbsoluteSumOverflowsAreNotCountedAsNonFinite() {
+    void infinityFacingZeroOrItsOwnNegativeAndALoneLastElementOfAnOddLengthAreCounted() {
+        for (DataType type : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+            int n = 2 * HostBlend.BLOCK + 7;
+            INDArray values = Nd4j.zeros(type, n);
+            values.putScalar(3, Double.POSITIVE_INFINITY);
+            assertEquals(1, BlendKernel.countNonFinite(values), "infinity against a zero of the other half");
+            values.putScalar(n / 2 + 3, 1.0);
+            values.putScalar(n / 2 + 4, Double.NEGATIVE_INFINITY);
+            values.putScalar(4, 1.0);
+            assertEquals(2, BlendKernel.countNonFinite(values), "opposite infinities in different products");
+            INDArray odd = Nd4j.ones(type, n);
+            assertEquals(0, BlendKernel.countNonFinite(odd));
+            odd.putScalar(n - 1, Double.NaN);
+            assertEquals(1, BlendKernel.countNonFinite(odd), "the element without a partner in the other half");
+        }
+    }
+
+    @Test
+    void hugeFiniteValuesWhoseProductsOverflowAreNotCountedAsNonFinite() {
         INDArray values = Nd4j.valueArrayOf(new long[] {4}, 3e38f, DataType.FLOAT);
         assertEquals(0, BlendKernel.countNonFinite(values));
     }
