@@ -33,13 +33,13 @@ final class OffHeapProbe {
         Map<String, Double> result = new LinkedHashMap<>();
         MultiLayerNetwork net = Workloads.squareMlp(DataType.FLOAT, parameters);
         EmaListener shadow = EmaListener.exponential(DECAY).build();
-        result.put("emaShadow", perCall(() -> shadow.update(net), updates));
+        result.put("emaShadow", perCall(() -> shadow.update(net), updates, result, "emaShadow"));
         MultiLayerNetwork other = Workloads.squareMlp(DataType.FLOAT, parameters);
         EmaListener writeBack = EmaListener.exponential(DECAY).writeBack().build();
-        result.put("emaWriteBack", perCall(() -> writeBack.update(other), updates));
+        result.put("emaWriteBack", perCall(() -> writeBack.update(other), updates, result, "emaWriteBack"));
         INDArray params = net.params();
         INDArray copy = params.dup();
-        result.put("copyFloor", perCall(() -> copy.assign(params), updates));
+        result.put("copyFloor", perCall(() -> copy.assign(params), updates, result, "copyFloor"));
         MultiLayerNetwork average = Workloads.squareMlp(DataType.FLOAT, parameters);
         Map<String, INDArray> paramTable = net.paramTable();
         Map<String, INDArray> averageTable = average.paramTable();
@@ -49,22 +49,30 @@ final class OffHeapProbe {
                 avg.assign(avg.mul(DECAY).add(entry.getValue().mul(1 - DECAY)));
             }
             params.assign(average.params());
-        }, Math.min(updates, 5)));
+        }, Math.min(updates, 5), result, "seedStyle"));
         result.put("parameters", (double) params.length());
         return result;
     }
 
-    private static double perCall(Runnable update, int calls) throws InterruptedException {
+    /**
+     * Bytes allocated per call over {@code calls} calls with no collection forced in between; also records the
+     * milliseconds per call under {@code name + "Ms"}: for the seed style, its time as it runs in practice, paying for
+     * its own garbage.
+     */
+    private static double perCall(Runnable update, int calls, Map<String, Double> result, String name)
+            throws InterruptedException {
         for (int i = 0; i < 3; i++) {
             update.run();
         }
         System.gc();
         Thread.sleep(300);
         long before = Nd4j.getEnvironment().getDeviceCouner(0);
+        long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
             update.run();
         }
         long after = Nd4j.getEnvironment().getDeviceCouner(0);
+        result.put(name + "Ms", (System.nanoTime() - start) / 1e6 / calls);
         System.gc();
         Thread.sleep(300);
         return (double) (after - before) / calls;
