@@ -375,8 +375,8 @@ def main():
         add("")
         add("Run right after the main run with `OMP_NUM_THREADS=1 mvn -B -q -pl benchmarks -am package -DskipTests "
             "-Dbench -Dbench.args=\"-rounds 0 -workload FLOAT:25600000 -out target/jmh-omp1\"`: with one OpenMP "
-            "thread, ND4J's operations no longer stall on a busy core. The seed style is then far faster, and the "
-            "speed-up over it falls below 20x; the listener (single-threaded by design) hardly changes.")
+            "thread, ND4J's own operations (the seed style, the copy floor) no longer wait on a second thread that "
+            "another process may hold; the listener is single-threaded by design either way.")
         add("")
         add("| workload | listener shadow | listener write-back | Java floor shadow | Java floor write-back | "
             "seed-style | shadow / floor | write-back / floor | seed / write-back | seed / shadow |")

@@ -27,7 +27,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * streams each array once: 12N bytes in shadow mode, 16N in write-back mode, the floors of a one-pass loop. OpenBLAS
  * does not thread {@code axpy} below 10,000 elements, so a block never pays for a thread fork (a threaded call stalls
  * whenever another process holds a core). The passes over a block in cache still cost: measured, the blend runs at
- * 1.3 to 1.45 times a one-pass JIT-vectorised loop for large N (docs/PERFORMANCE.md). The binding has no
+ * 1.1 to 1.4 times a one-pass JIT-vectorised loop for large N (docs/PERFORMANCE.md). The binding has no
  * {@code cblas_?axpby}, which would have made shadow mode one call per block; {@code ?rotm}, one call for write-back,
  * is a scalar loop in OpenBLAS 0.3.19 and four times slower.
  *
