@@ -305,13 +305,10 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         for (int i = 0; i < averaged.length; i++) {
             if (snapshots == 0) {
                 BlendKernel.copy(averaged[i], current[i]);
+            } else if (config.mode() == AverageMode.WRITE_BACK) {
+                BlendKernel.blendWriteBack(averaged[i], current[i], decay);
             } else {
                 BlendKernel.blend(averaged[i], current[i], decay);
-            }
-        }
-        if (config.mode() == AverageMode.WRITE_BACK) {
-            for (int i = 0; i < averaged.length; i++) {
-                current[i].assign(averaged[i]);
             }
         }
         snapshots++;

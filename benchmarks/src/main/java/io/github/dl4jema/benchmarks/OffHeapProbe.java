@@ -1,0 +1,80 @@
+package io.github.dl4jema.benchmarks;
+
+import io.github.dl4jema.EmaListener;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Off-heap bytes allocated per update in steady state. libnd4j counts every host buffer it allocates outside a
+ * workspace ({@code Environment.getDeviceCouner(0)}, which is {@code MemoryCounter} in libnd4j); buffers are freed
+ * only after the JVM collects their arrays, so the count's growth over a run of updates with no collection is the
+ * bytes those updates allocated. On the CUDA backend the counter does not see device memory; the probe then reports
+ * what it sees on the host.
+ */
+final class OffHeapProbe {
+
+    private static final double DECAY = 0.999;
+
+    private OffHeapProbe() {
+    }
+
+    /**
+     * Measures the listener's updates and the seed-style baseline on a network of about {@code parameters} floats.
+     *
+     * @param parameters the approximate parameter count
+     * @param updates    updates per measured run
+     * @return bytes per update, by variant
+     */
+    static Map<String, Double> bytesPerUpdate(long parameters, int updates) throws InterruptedException {
+        Map<String, Double> result = new LinkedHashMap<>();
+        MultiLayerNetwork net = Workloads.squareMlp(DataType.FLOAT, parameters);
+        EmaListener shadow = EmaListener.exponential(DECAY).build();
+        result.put("emaShadow", perCall(() -> shadow.update(net), updates, result, "emaShadow"));
+        MultiLayerNetwork other = Workloads.squareMlp(DataType.FLOAT, parameters);
+        EmaListener writeBack = EmaListener.exponential(DECAY).writeBack().build();
+        result.put("emaWriteBack", perCall(() -> writeBack.update(other), updates, result, "emaWriteBack"));
+        INDArray params = net.params();
+        INDArray copy = params.dup();
+        result.put("copyFloor", perCall(() -> copy.assign(params), updates, result, "copyFloor"));
+        MultiLayerNetwork average = Workloads.squareMlp(DataType.FLOAT, parameters);
+        Map<String, INDArray> paramTable = net.paramTable();
+        Map<String, INDArray> averageTable = average.paramTable();
+        result.put("seedStyle", perCall(() -> {
+            for (Map.Entry<String, INDArray> entry : paramTable.entrySet()) {
+                INDArray avg = averageTable.get(entry.getKey());
+                avg.assign(avg.mul(DECAY).add(entry.getValue().mul(1 - DECAY)));
+            }
+            params.assign(average.params());
+        }, Math.min(updates, 5), result, "seedStyle"));
+        result.put("parameters", (double) params.length());
+        return result;
+    }
+
+    /**
+     * Bytes allocated per call over {@code calls} calls with no collection forced in between; also records the
+     * milliseconds per call under {@code name + "Ms"}: for the seed style, its time as it runs in practice, paying for
+     * its own garbage.
+     */
+    private static double perCall(Runnable update, int calls, Map<String, Double> result, String name)
+            throws InterruptedException {
+        for (int i = 0; i < 3; i++) {
+            update.run();
+        }
+        System.gc();
+        Thread.sleep(300);
+        long before = Nd4j.getEnvironment().getDeviceCouner(0);
+        long start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            update.run();
+        }
+        long after = Nd4j.getEnvironment().getDeviceCouner(0);
+        result.put(name + "Ms", (System.nanoTime() - start) / 1e6 / calls);
+        System.gc();
+        Thread.sleep(300);
+        return (double) (after - before) / calls;
+    }
+}
