@@ -5,20 +5,12 @@ import io.github.dl4jema.arbiter.AveragingSettings;
 import io.github.dl4jema.arbiter.AveragingSpace;
 import io.github.dl4jema.arbiter.AveragingTaskListener;
 import io.github.dl4jema.arbiter.CandidateAveraging;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.arbiter.DL4JConfiguration;
 import org.deeplearning4j.arbiter.MultiLayerSpace;
@@ -46,7 +38,6 @@ import org.nd4j.evaluation.classification.Evaluation;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 /**
@@ -145,7 +136,7 @@ public final class ArbiterSearchExample {
     /** Iris from the examples' resources, shuffled with a fixed seed, 120 training and 30 test examples. */
     private static final class IrisProvider implements DataProvider {
 
-        private static final List<DataSet> EXAMPLES = load();
+        private static final List<DataSet> EXAMPLES = Iris.shuffled(42);
         private static final int TRAIN = 120;
 
         @Override
@@ -167,34 +158,5 @@ public final class ArbiterSearchExample {
             return DataSetIterator.class;
         }
 
-        private static List<DataSet> load() {
-            List<DataSet> examples = new ArrayList<>();
-            try (InputStream in = ArbiterSearchExample.class.getResourceAsStream("/data/iris.csv")) {
-                if (in == null) {
-                    throw new IllegalStateException("/data/iris.csv is missing from the examples' resources");
-                }
-                BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
-                reader.readLine();
-                String line;
-                while ((line = reader.readLine()) != null) {
-                    if (line.isBlank()) {
-                        continue;
-                    }
-                    String[] fields = line.split(",");
-                    float[] features = new float[4];
-                    for (int i = 0; i < 4; i++) {
-                        features[i] = Float.parseFloat(fields[i]);
-                    }
-                    float[] label = new float[3];
-                    label[Integer.parseInt(fields[4].trim())] = 1f;
-                    examples.add(new DataSet(Nd4j.create(features, new long[] {1, 4}),
-                            Nd4j.create(label, new long[] {1, 3})));
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            Collections.shuffle(examples, new Random(42));
-            return Collections.unmodifiableList(examples);
-        }
     }
 }

@@ -3,7 +3,6 @@ package io.github.dl4jema.examples;
 import io.github.dl4jema.AverageSwap;
 import io.github.dl4jema.AveragingRule;
 import io.github.dl4jema.EmaListener;
-import java.util.Arrays;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.MergeVertex;
@@ -48,11 +47,9 @@ public final class ComputationGraphExample {
     public static void main(String[] args) {
         NativeThreads.useOneUnlessConfigured();
         long started = System.nanoTime();
-        Digits digits = Digits.load();
-        int[] order = digits.shuffledIndices(SEED);
-        int trainSize = (int) Math.round(order.length * 0.8);
-        DataSet train = digits.dataSet(Arrays.copyOfRange(order, 0, trainSize));
-        DataSet test = digits.dataSet(Arrays.copyOfRange(order, trainSize, order.length));
+        Digits.Split split = Digits.load().split(SEED, 0.8);
+        DataSet train = split.train();
+        DataSet test = split.test();
 
         ComputationGraph graph = new ComputationGraph(graph());
         graph.init();

@@ -1,16 +1,12 @@
 package io.github.dl4jema.examples;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
-import java.util.zip.GZIPInputStream;
+import org.datavec.api.writable.Writable;
 import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.dataset.DataSet;
@@ -21,9 +17,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * The UCI "Optical Recognition of Handwritten Digits" test set shipped in {@code data/digits.csv.gz}: 1797 images of
  * 8x8 pixels (values 0..16) with their digit 0..9. See {@code data/README.md} for the attribution.
  *
- * <p>Read with a few lines of Java rather than DataVec's {@code CSVRecordReader}: DataVec's file splits read the
- * gzip bytes as text, and the rotation benchmark needs the pixels as a grid anyway, not as a {@code DataSet}.
- * Pixels are scaled to {@code [0, 1]}.
+ * <p>Read with DataVec's {@code CSVRecordReader} (see {@link ShippedData}); pixels are scaled to {@code [0, 1]} and
+ * kept as arrays, because the rotation benchmark works on the 8x8 grid.
  */
 public final class Digits {
 
@@ -49,30 +44,17 @@ public final class Digits {
      * @throws UncheckedIOException if the resource is missing or unreadable
      */
     public static Digits load() {
-        List<double[]> rows = new ArrayList<>();
-        List<Integer> digits = new ArrayList<>();
-        try (InputStream raw = Digits.class.getResourceAsStream(RESOURCE)) {
-            if (raw == null) {
-                throw new UncheckedIOException(new IOException("resource " + RESOURCE + " not on the classpath"));
+        List<List<Writable>> records = ShippedData.records(RESOURCE, 0);
+        double[][] rows = new double[records.size()][SIDE * SIDE];
+        int[] digits = new int[records.size()];
+        for (int r = 0; r < rows.length; r++) {
+            List<Writable> record = records.get(r);
+            for (int i = 0; i < SIDE * SIDE; i++) {
+                rows[r][i] = record.get(i).toDouble() / 16.0;
             }
-            BufferedReader reader = new BufferedReader(new InputStreamReader(new GZIPInputStream(raw),
-                    StandardCharsets.US_ASCII));
-            for (String line = reader.readLine(); line != null; line = reader.readLine()) {
-                if (line.isBlank()) {
-                    continue;
-                }
-                String[] cells = line.split(",");
-                double[] row = new double[SIDE * SIDE];
-                for (int i = 0; i < row.length; i++) {
-                    row[i] = Double.parseDouble(cells[i]) / 16.0;
-                }
-                rows.add(row);
-                digits.add((int) Double.parseDouble(cells[SIDE * SIDE]));
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + RESOURCE, e);
+            digits[r] = (int) record.get(SIDE * SIDE).toDouble();   // labels are written as 0.0 .. 9.0
         }
-        return new Digits(rows.toArray(new double[0][]), digits.stream().mapToInt(Integer::intValue).toArray());
+        return new Digits(rows, digits);
     }
 
     /** @return the number of images */
@@ -119,6 +101,25 @@ public final class Digits {
             order[j] = t;
         }
         return order;
+    }
+
+    /** A training set and a held-out set of images. */
+    public record Split(DataSet train, DataSet test) {
+    }
+
+    /**
+     * Shuffles the images with {@code seed} and deals the first {@code trainFraction} of them to training, the rest
+     * to the held-out set.
+     *
+     * @param seed          the shuffle seed
+     * @param trainFraction the share of images for training, in {@code (0, 1)}
+     * @return the two data sets
+     */
+    public Split split(long seed, double trainFraction) {
+        int[] order = shuffledIndices(seed);
+        int trainSize = (int) Math.round(order.length * trainFraction);
+        return new Split(dataSet(Arrays.copyOfRange(order, 0, trainSize)),
+                dataSet(Arrays.copyOfRange(order, trainSize, order.length)));
     }
 
     /**

@@ -2,7 +2,6 @@ package io.github.dl4jema.examples;
 
 import io.github.dl4jema.AverageSwap;
 import io.github.dl4jema.EmaListener;
-import java.util.Arrays;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
@@ -45,11 +44,9 @@ public final class QuickStart {
     public static void main(String[] args) {
         NativeThreads.useOneUnlessConfigured();
         long started = System.nanoTime();
-        Digits digits = Digits.load();
-        int[] order = digits.shuffledIndices(SEED);
-        int trainSize = (int) Math.round(order.length * 0.8);
-        DataSet train = digits.dataSet(Arrays.copyOfRange(order, 0, trainSize));
-        DataSet test = digits.dataSet(Arrays.copyOfRange(order, trainSize, order.length));
+        Digits.Split split = Digits.load().split(SEED, 0.8);
+        DataSet train = split.train();
+        DataSet test = split.test();
         System.out.printf("UCI digits: %d training and %d held-out images of 8x8 pixels%n",
                 train.numExamples(), test.numExamples());
 

@@ -1,21 +1,12 @@
 package io.github.dl4jema.arbiter;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.Collections;
+import io.github.dl4jema.examples.Iris;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.deeplearning4j.arbiter.optimize.api.data.DataProvider;
 import org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The iris data shipped with the examples ({@code /data/iris.csv}: a size header, then 4 features and a label),
@@ -28,7 +19,7 @@ final class IrisData implements DataProvider {
     static final int BATCH = 10;
     static final int ITERATIONS_PER_EPOCH = TRAIN / BATCH;
 
-    private static final List<DataSet> EXAMPLES = load();
+    private static final List<DataSet> EXAMPLES = Iris.shuffled(42);
 
     @Override
     public Object trainData(Map<String, Object> dataParameters) {
@@ -48,35 +39,5 @@ final class IrisData implements DataProvider {
     /** @return the 30 test examples as one data set */
     static DataSet testSet() {
         return DataSet.merge(EXAMPLES.subList(TRAIN, EXAMPLES.size()));
-    }
-
-    private static List<DataSet> load() {
-        List<DataSet> examples = new ArrayList<>();
-        try (InputStream in = IrisData.class.getResourceAsStream("/data/iris.csv")) {
-            if (in == null) {
-                throw new IllegalStateException("/data/iris.csv is not on the classpath (shipped by examples)");
-            }
-            BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
-            reader.readLine();
-            String line;
-            while ((line = reader.readLine()) != null) {
-                if (line.isBlank()) {
-                    continue;
-                }
-                String[] f = line.split(",");
-                float[] features = new float[4];
-                for (int i = 0; i < 4; i++) {
-                    features[i] = Float.parseFloat(f[i]);
-                }
-                float[] label = new float[3];
-                label[Integer.parseInt(f[4].trim())] = 1f;
-                examples.add(new DataSet(Nd4j.create(features, new long[] {1, 4}),
-                        Nd4j.create(label, new long[] {1, 3})));
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        Collections.shuffle(examples, new Random(42));
-        return Collections.unmodifiableList(examples);
     }
 }
