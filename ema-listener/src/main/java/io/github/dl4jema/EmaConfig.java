@@ -1,19 +1,22 @@
 package io.github.dl4jema;
 
-import java.io.Serializable;
+import java.util.Properties;
+import java.util.regex.Pattern;
 
 /**
- * The immutable configuration of an {@link EmaListener}: what is averaged, when, by which rule, and where the
- * average lives. Built by {@link EmaListener.Builder}; saved with the state.
+ * The immutable configuration of an {@link EmaListener}: its name, what is averaged, when, by which rule, and where
+ * the average lives. Built by {@link EmaListener.Builder}; saved with the state.
  *
+ * @param name      the averager's name: the key its state is saved under in a model zip, unique per network;
+ *                  default {@link #defaultName(AveragingRule)}
  * @param rule      the averaging rule (no default: choose one by name)
  * @param schedule  when snapshots are taken; default {@link UpdateSchedule#DEFAULT}, every epoch
  * @param mode      write-back or shadow; default {@link AverageMode#SHADOW}
  * @param selection which parameters; default {@link ParameterSelection#all()}
  * @param nonFinite what an update does with NaN/infinite parameters; default {@link NonFinitePolicy#SKIP}
  */
-public record EmaConfig(AveragingRule rule, UpdateSchedule schedule, AverageMode mode, ParameterSelection selection,
-                        NonFinitePolicy nonFinite) implements Serializable {
+public record EmaConfig(String name, AveragingRule rule, UpdateSchedule schedule, AverageMode mode,
+                        ParameterSelection selection, NonFinitePolicy nonFinite) {
 
     /** The default schedule: every epoch. */
     public static final UpdateSchedule DEFAULT_SCHEDULE = UpdateSchedule.DEFAULT;
@@ -24,17 +27,41 @@ public record EmaConfig(AveragingRule rule, UpdateSchedule schedule, AverageMode
     /** The default policy for NaN/infinite parameters: skip the update, log a warning and count it. */
     public static final NonFinitePolicy DEFAULT_NON_FINITE = NonFinitePolicy.SKIP;
 
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+
     /**
-     * Validates that no field is null.
+     * Validates the fields.
      *
-     * @throws IllegalArgumentException naming the null field
+     * @throws IllegalArgumentException naming the field that is null, or a name that is not a valid key
      */
     public EmaConfig {
+        checkName(name);
         requireSet("rule", rule);
         requireSet("schedule", schedule);
         requireSet("mode", mode);
         requireSet("selection", selection);
         requireSet("nonFinite", nonFinite);
+    }
+
+    /**
+     * The name an averager gets unless one is given: its rule, as {@code seed}, {@code simple},
+     * {@code exponential-0.99}, {@code exponentialWithWarmup-0.999}, or {@code custom} for a custom rule. Two
+     * averagers on one network need distinct names; the first update of the second refuses a clash.
+     *
+     * @param rule the rule
+     * @return the default name
+     */
+    public static String defaultName(AveragingRule rule) {
+        String saved = Rules.savedName(rule);
+        return saved == null ? "custom" : saved.replace(':', '-');
+    }
+
+    static String checkName(String name) {
+        if (name == null || !NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("name should be 1 to 64 letters, digits, '.', '_' or '-', starting "
+                    + "with a letter or digit (got: " + (name == null ? "null" : "'" + name + "'") + ")");
+        }
+        return name;
     }
 
     private static void requireSet(String name, Object value) {
@@ -43,9 +70,54 @@ public record EmaConfig(AveragingRule rule, UpdateSchedule schedule, AverageMode
         }
     }
 
+    void writeTo(Properties p) {
+        p.setProperty("name", name);
+        String ruleName = Rules.savedName(rule);
+        p.setProperty("rule", ruleName != null ? ruleName : "custom");
+        p.setProperty("rule.description", rule.toString());
+        p.setProperty("schedule.unit", schedule.unit().name());
+        p.setProperty("schedule.frequency", Long.toString(schedule.frequency()));
+        p.setProperty("schedule.start", Long.toString(schedule.start()));
+        p.setProperty("mode", mode.name());
+        p.setProperty("selection", selection.encode());
+        p.setProperty("nonFinite", nonFinite.name());
+    }
+
+    static EmaConfig readFrom(Properties p, AveragingRule customRule, String where) {
+        String name = p.getProperty("name");
+        String ruleName = p.getProperty("rule");
+        AveragingRule rule;
+        if ("custom".equals(ruleName)) {
+            if (customRule == null) {
+                throw new IllegalArgumentException("averaging state '" + name + "' in " + where + " was saved with "
+                        + "the custom rule " + p.getProperty("rule.description") + ", which cannot be saved as "
+                        + "data: pass it again with EmaListener.restore(file, net, RestoreOptions.named(\"" + name
+                        + "\").rule(yourRule))");
+            }
+            rule = customRule;
+        } else {
+            rule = Rules.fromSavedName(ruleName);
+            if (rule == null) {
+                throw new IllegalArgumentException("averaging state '" + name + "' in " + where + " names an "
+                        + "unknown rule (got: " + ruleName + ")");
+            }
+        }
+        try {
+            UpdateSchedule schedule = new UpdateSchedule(UpdateSchedule.Unit.valueOf(p.getProperty("schedule.unit")),
+                    Long.parseLong(p.getProperty("schedule.frequency")),
+                    Long.parseLong(p.getProperty("schedule.start")));
+            return new EmaConfig(name, rule, schedule, AverageMode.valueOf(p.getProperty("mode")),
+                    ParameterSelection.decode(p.getProperty("selection")),
+                    NonFinitePolicy.valueOf(p.getProperty("nonFinite")));
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("averaging state '" + name + "' in " + where + " has a malformed "
+                    + "configuration: " + e.getMessage(), e);
+        }
+    }
+
     @Override
     public String toString() {
-        return "rule=" + rule + ", schedule=" + schedule + ", mode=" + mode + ", parameters=" + selection
-                + ", nonFinite=" + nonFinite;
+        return "name=" + name + ", rule=" + rule + ", schedule=" + schedule + ", mode=" + mode + ", parameters="
+                + selection + ", nonFinite=" + nonFinite;
     }
 }

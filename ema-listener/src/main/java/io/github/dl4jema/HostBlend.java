@@ -4,12 +4,10 @@ import static org.bytedeco.openblas.global.openblas_nolapack.cblas_dasum;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_daxpy;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_dcopy;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_ddot;
-import static org.bytedeco.openblas.global.openblas_nolapack.cblas_dscal;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sasum;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_saxpy;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_scopy;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sdot;
-import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sscal;
 
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -21,15 +19,14 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * memory of ND4J's CPU backend, through the JavaCPP binding ({@code openblas_nolapack}) that the backend itself
  * loads.
  *
- * <p>Why blocks: the blend is pure memory traffic. Run over the whole vector, {@code scal} then {@code axpy} (then a
- * copy back for write-back) stream it from memory two or three times (20N or 28N bytes for N floats). Run over
- * blocks of {@link #BLOCK} elements, the second and third call find the block in the L2 cache, so the whole update
- * streams each array once: 12N bytes in shadow mode, 16N in write-back mode, the floors of a one-pass loop. OpenBLAS
- * does not thread {@code axpy} below 10,000 elements, so a block never pays for a thread fork (a threaded call stalls
- * whenever another process holds a core). The passes over a block in cache still cost: measured, the blend runs at
- * 1.1 to 1.4 times a one-pass JIT-vectorised loop for large N (docs/PERFORMANCE.md). The binding has no
- * {@code cblas_?axpby}, which would have made shadow mode one call per block; {@code ?rotm}, one call for write-back,
- * is a scalar loop in OpenBLAS 0.3.19 and four times slower.
+ * <p>Why blocks: the blend is pure memory traffic. Run over the whole vector, the lerp's {@code copy}, two
+ * {@code axpy} (and a copy back for write-back) would stream it from memory several times. Run over blocks of
+ * {@link #BLOCK} elements, the later calls find the block in cache (the difference {@code θ − θ̄} lives in a
+ * per-thread scratch block that never leaves L1/L2), so the whole update streams each array once: 12N bytes in
+ * shadow mode, 16N in write-back mode, the floors of a one-pass loop. OpenBLAS does not thread {@code axpy} below
+ * 10,000 elements, so a block never pays for a thread fork (a threaded call stalls whenever another process holds a
+ * core). The passes over a block in cache still cost (docs/PERFORMANCE.md measures the update against one-pass
+ * floors).
  *
  * <p>Only this class refers to OpenBLAS and JavaCPP's typed pointers; {@link BlendKernel} reaches it through
  * {@link #available()}, so the library loads and runs on a backend without OpenBLAS (CUDA) on ND4J operations. The
@@ -60,39 +57,48 @@ final class HostBlend {
     }
 
     /**
-     * {@code average ← decay·average + (1 − decay)·params}, then in write-back mode {@code params ← average}, block by
-     * block. The copy makes the network's weights bitwise equal to the average.
+     * {@code average ← average + weight·(params − average)}, then, if {@code writeBack} is not null,
+     * {@code writeBack ← average}, block by block: {@code copy} the block of {@code params} into a per-thread scratch
+     * block that stays in L1/L2, {@code axpy(−1)} the average from it, {@code axpy(weight)} it into the average, and
+     * copy the block back. Each array streams from memory once; the copy makes the network's weights bitwise equal to
+     * the average.
      */
-    static void blend(INDArray average, INDArray params, double decay, boolean writeBack) {
+    static void lerp(INDArray average, INDArray params, double weight, INDArray writeBack) {
         long n = average.length();
         Spans spans = SPANS.get();
         if (average.dataType() == DataType.FLOAT) {
             FloatPointer a = spans.floatAverage.at(address(average), n);
             FloatPointer p = spans.floatParams.at(address(params), n);
-            float keep = (float) decay;
-            float take = (float) (1.0 - decay);
+            FloatPointer w = writeBack == null ? null : spans.floatTarget.at(address(writeBack), n);
+            FloatPointer s = spans.floatScratch;
+            float take = (float) weight;
             for (long from = 0; from < n; from += BLOCK) {
                 int len = (int) Math.min(BLOCK, n - from);
                 a.position(from);
                 p.position(from);
-                cblas_sscal(len, keep, a, 1);
-                cblas_saxpy(len, take, p, 1, a, 1);
-                if (writeBack) {
-                    cblas_scopy(len, a, 1, p, 1);
+                cblas_scopy(len, p, 1, s, 1);
+                cblas_saxpy(len, -1f, a, 1, s, 1);
+                cblas_saxpy(len, take, s, 1, a, 1);
+                if (w != null) {
+                    w.position(from);
+                    cblas_scopy(len, a, 1, w, 1);
                 }
             }
         } else {
             DoublePointer a = spans.doubleAverage.at(address(average), n);
             DoublePointer p = spans.doubleParams.at(address(params), n);
-            double take = 1.0 - decay;
+            DoublePointer w = writeBack == null ? null : spans.doubleTarget.at(address(writeBack), n);
+            DoublePointer s = spans.doubleScratch;
             for (long from = 0; from < n; from += BLOCK) {
                 int len = (int) Math.min(BLOCK, n - from);
                 a.position(from);
                 p.position(from);
-                cblas_dscal(len, decay, a, 1);
-                cblas_daxpy(len, take, p, 1, a, 1);
-                if (writeBack) {
-                    cblas_dcopy(len, a, 1, p, 1);
+                cblas_dcopy(len, p, 1, s, 1);
+                cblas_daxpy(len, -1.0, a, 1, s, 1);
+                cblas_daxpy(len, weight, s, 1, a, 1);
+                if (w != null) {
+                    w.position(from);
+                    cblas_dcopy(len, a, 1, w, 1);
                 }
             }
         }
@@ -148,8 +154,13 @@ final class HostBlend {
     private static final class Spans {
         final FloatSpan floatAverage = new FloatSpan();
         final FloatSpan floatParams = new FloatSpan();
+        final FloatSpan floatTarget = new FloatSpan();
         final DoubleSpan doubleAverage = new DoubleSpan();
         final DoubleSpan doubleParams = new DoubleSpan();
+        final DoubleSpan doubleTarget = new DoubleSpan();
+        /** One block of scratch per thread, allocated once: the block of {@code θ − θ̄} stays in cache. */
+        final FloatPointer floatScratch = new FloatPointer(BLOCK);
+        final DoublePointer doubleScratch = new DoublePointer(BLOCK);
     }
 
     /** A {@code FloatPointer} that can be re-aimed; it never owns memory, so it needs no deallocator. */

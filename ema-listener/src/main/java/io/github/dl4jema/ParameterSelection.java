@@ -1,6 +1,5 @@
 package io.github.dl4jema;
 
-import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -19,11 +18,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * into the few contiguous ranges of the flat buffer it covers (adjacent keys are coalesced), so an update runs a
  * handful of ND4J operations whatever the number of keys. Parameters outside the selection are never written.
  *
- * <p>Immutable and serializable (it is part of the saved state).
+ * <p>Immutable; saved with the state as text ({@link #encode()}).
  */
-public final class ParameterSelection implements Serializable {
-
-    private static final long serialVersionUID = 1L;
+public final class ParameterSelection {
 
     /** Parameter names of DL4J's {@code BatchNormalization} layer that hold running statistics, not weights. */
     private static final List<String> BATCH_NORM_STATISTICS = List.of("mean", "var", "log10stdev");
@@ -187,6 +184,29 @@ public final class ParameterSelection implements Serializable {
             flatRanges[2 * i + 1] = merged.get(i)[1];
         }
         return flatRanges;
+    }
+
+    /** @return this selection as one line of text, read back by {@link #decode(String)} */
+    String encode() {
+        return names.isEmpty() ? kind.name() : kind.name() + ":" + String.join(",", names);
+    }
+
+    /**
+     * @param text what {@link #encode()} wrote
+     * @return the selection
+     * @throws IllegalArgumentException if {@code text} is not one
+     */
+    static ParameterSelection decode(String text) {
+        if (text == null) {
+            throw new IllegalArgumentException("selection should be given (got: null)");
+        }
+        int colon = text.indexOf(':');
+        Kind kind = Kind.valueOf(colon < 0 ? text : text.substring(0, colon));
+        return switch (kind) {
+            case ALL -> ALL;
+            case ALL_EXCEPT_BATCH_NORM_STATISTICS -> allExceptBatchNormStatistics();
+            default -> new ParameterSelection(kind, checkedNames("names", text.substring(colon + 1).split(",")));
+        };
     }
 
     @Override

@@ -1,16 +1,16 @@
 package io.github.dl4jema;
 
-import java.io.Serializable;
-
 /**
  * When the listener takes a snapshot: at epoch ends or after iterations, every {@code frequency} units, counted
  * from {@code start}.
  *
- * <p>Units are numbered from 1: the epoch that just ended is epoch {@code e = epochCount + 1} in
- * {@code onEpochEnd} (DL4J increments its 0-based epoch count after the listeners ran), and the iteration that just
- * ended is iteration {@code i + 1} in {@code iterationDone(model, i, epoch)}. An update fires at unit {@code s} when
+ * <p>Units are numbered from 1 and counted by the averager itself: the first epoch end (or iteration) it sees is
+ * unit 1, and a restored averager counts on from its saved count. DL4J's own epoch and iteration counters are not
+ * read, because they are lifetime counters (already high on a loaded or pretrained network) and DL4J's
+ * early-stopping trainer rewinds the epoch count at every {@code fit}. An update fires at unit {@code s} when
  * {@code s > start} and {@code (s − start)} is a multiple of {@code frequency}. Before the first update the average
- * follows the weights: {@link EmaListener#averagedParams(org.deeplearning4j.nn.api.Model)} returns the network's own parameters.
+ * follows the weights: {@link EmaListener#averagedParams(org.deeplearning4j.nn.api.Model)} returns the network's own
+ * parameters.
  *
  * <p>Immutable; build one with the factories and {@link #startingAfter(long)}.
  *
@@ -18,7 +18,7 @@ import java.io.Serializable;
  * @param frequency take a snapshot every this many units, {@code ≥ 1}
  * @param start     the number of units to train before averaging starts, {@code ≥ 0}
  */
-public record UpdateSchedule(Unit unit, long frequency, long start) implements Serializable {
+public record UpdateSchedule(Unit unit, long frequency, long start) {
 
     /** The unit an update schedule counts in. */
     public enum Unit {

@@ -9,11 +9,12 @@ import org.junit.jupiter.api.Test;
 class AveragingRuleTest {
 
     @Test
-    void seedDecayIsEpochOverEpochPlusOne() {
+    void seedDecayIsSnapshotOverSnapshotPlusOneCountedFromTheAveragersFirstSnapshot() {
         AveragingRule seed = AveragingRule.seed();
         assertEquals(2.0 / 3.0, seed.decay(1, 2), 0.0);
         assertEquals(3.0 / 4.0, seed.decay(2, 3), 0.0);
-        assertEquals(10.0 / 11.0, seed.decay(7, 10), 0.0, "the seed reads the epoch, not the snapshot count");
+        assertEquals(8.0 / 9.0, seed.decay(7, 10), 0.0, "the 8th snapshot, whatever the step");
+        assertEquals(2.0 / 3.0, seed.decay(1, 51), 0.0, "a pretrained network at epoch 50 starts like a fresh one");
     }
 
     @Test
@@ -42,16 +43,21 @@ class AveragingRuleTest {
     }
 
     @Test
-    void decayAtTheBoundsIsAccepted() {
-        assertEquals(0.0, AveragingRule.exponential(0.0).decay(1, 1), 0.0);
-        assertEquals(1.0, AveragingRule.exponential(1.0).decay(1, 1), 0.0);
+    void decayAtTheBoundsCanDoNothingAndShouldFail() {
+        for (double decay : new double[] {0.0, 1.0}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> AveragingRule.exponential(decay));
+            assertTrue(e.getMessage().contains("decay should be in (0, 1) (got: " + decay + ")"), e.getMessage());
+            assertTrue(e.getMessage().contains("a decay of 1 never moves the average"), e.getMessage());
+        }
+        assertEquals(Math.nextDown(1.0), AveragingRule.exponential(Math.nextDown(1.0)).decay(1, 1), 0.0);
     }
 
     @Test
     void decayAboveOneShouldFail() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> AveragingRule.exponential(1.5));
-        assertTrue(e.getMessage().contains("decay should be in [0, 1] (got: 1.5)"), e.getMessage());
+        assertTrue(e.getMessage().contains("decay should be in (0, 1) (got: 1.5)"), e.getMessage());
     }
 
     @Test
@@ -70,7 +76,7 @@ class AveragingRuleTest {
 
     @Test
     void namedRulesPrintWhatTheyAre() {
-        assertEquals("seed(e/(e+1))", AveragingRule.seed().toString());
+        assertEquals("seed(k/(k+1))", AveragingRule.seed().toString());
         assertEquals("simple(n/(n+1))", AveragingRule.simple().toString());
         assertEquals("exponential(decay=0.99)", AveragingRule.exponential(0.99).toString());
         assertEquals("exponentialWithWarmup(decay=0.999)", AveragingRule.exponentialWithWarmup(0.999).toString());

@@ -23,7 +23,7 @@ class BadInputTest {
     @TempDir
     Path dir;
 
-    private static void assertMessage(Throwable e, String... parts) {
+    static void assertMessage(Throwable e, String... parts) {
         for (String part : parts) {
             assertTrue(e.getMessage().contains(part), "message should contain '" + part + "': " + e.getMessage());
         }
@@ -95,7 +95,7 @@ class BadInputTest {
         double[] average = values(ema.averagedParams(first));
         MultiLayerNetwork second = Networks.mlp(DataType.FLOAT, false, 1);
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> ema.update(second));
-        assertMessage(e, "One listener averages one network", "call update(net) after each fit");
+        assertMessage(e, "One listener averages one network", "call ema.update(net) on the master");
         second.addListeners(ema);
         assertThrows(IllegalStateException.class, () -> second.fit(Networks.data(DataType.FLOAT)));
         assertArrayEquals(average, values(ema.averagedParams(first)));
@@ -113,58 +113,6 @@ class BadInputTest {
         assertEquals(2, ema.snapshotCount());
         assertMessage(assertThrows(IllegalStateException.class, () -> ema.averagedParams(other)),
                 "One listener averages one network");
-    }
-
-    @Test
-    void parameterCountChangingBetweenUpdatesShouldFail() {
-        // DL4J networks never resize their buffer in place; a subclass that does shows the check.
-        MultiLayerNetwork base = Networks.mlp(DataType.FLOAT, false, 1);
-        INDArray[] params = {base.params()};
-        MultiLayerNetwork net = new MultiLayerNetwork(base.getLayerWiseConfigurations()) {
-            @Override
-            public INDArray params() {
-                return params[0];
-            }
-        };
-        net.init(base.params(), false);
-        EmaListener ema = EmaListener.builder(AveragingRule.simple()).build();
-        ema.update(net);
-        double[] average = values(ema.averagedParams(net));
-        params[0] = Nd4j.zeros(DataType.FLOAT, base.numParams() + 3);
-        assertMessage(assertThrows(IllegalStateException.class, () -> ema.update(net)),
-                "the average holds 83 FLOAT parameters", "has 86 FLOAT parameters", "may not change");
-        params[0] = base.params();
-        assertArrayEquals(average, values(ema.averagedParams(net)));
-        assertEquals(1, ema.snapshotCount());
-    }
-
-    @Test
-    void restoredStateThatDoesNotFitTheNetworkShouldFail() throws Exception {
-        EmaListener ema = EmaListener.builder(AveragingRule.simple()).build();
-        MultiLayerNetwork small = averagedTwice(ema);
-        File file = dir.resolve("small.zip").toFile();
-        ModelSerializer.writeModel(small, file, true);
-        ema.saveTo(file);
-
-        MultiLayerNetwork bigger = Networks.mlp(DataType.FLOAT, true, 1);
-        EmaListener restored = EmaListener.restore(file);
-        assertMessage(assertThrows(IllegalStateException.class, () -> restored.update(bigger)),
-                "restored averaging state holds 83 FLOAT parameters", "115 FLOAT parameters",
-                "restore a state only into the network saved with it");
-        MultiLayerNetwork doubles = Networks.mlp(DataType.DOUBLE, false, 1);
-        assertMessage(assertThrows(IllegalStateException.class, () -> restored.swapIn(doubles)),
-                "83 DOUBLE parameters");
-        assertEquals(2, restored.snapshotCount());
-    }
-
-    @Test
-    void modelFileWithoutStateShouldFail() throws Exception {
-        File file = dir.resolve("plain.zip").toFile();
-        ModelSerializer.writeModel(Networks.mlp(DataType.FLOAT, false, 1), file, false);
-        assertMessage(assertThrows(IllegalArgumentException.class, () -> EmaListener.restore(file)),
-                "holds no averaging state", "EmaListener.saveTo");
-        assertMessage(assertThrows(IllegalArgumentException.class,
-                () -> EmaListener.restore(dir.resolve("missing.zip").toFile())), "existing DL4J model zip");
     }
 
     @Test
@@ -239,8 +187,7 @@ class BadInputTest {
         MultiLayerNetwork net = averagedTwice(ema);
         try (AverageSwap ignored = ema.swapIn(net)) {
             assertMessage(assertThrows(IllegalStateException.class, () -> ema.update(net)),
-                    "close the AverageSwap");
-            assertMessage(assertThrows(IllegalStateException.class, () -> ema.swapIn(net)), "already swapped in");
+                    "is swapped into the network", "Close every AverageSwap");
         }
         assertTrue(ema.update(net));
     }

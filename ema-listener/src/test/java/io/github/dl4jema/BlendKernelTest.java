@@ -46,7 +46,7 @@ class BlendKernelTest {
         double[][] p = randomMatrix(random, 50, 4);
         INDArray average = Nd4j.create(a).castTo(DataType.FLOAT).getColumn(2);
         INDArray params = Nd4j.create(p).castTo(DataType.FLOAT).getColumn(2);
-        BlendKernel.blend(average, params, DECAY);
+        BlendKernel.blend(average, params, Nd4j.createUninitialized(DataType.FLOAT, 50), 1 - DECAY, null);
         for (int i = 0; i < 50; i++) {
             assertEquals(DECAY * a[i][2] + (1 - DECAY) * p[i][2], average.getDouble(i), 1e-6);
         }
@@ -143,11 +143,8 @@ class BlendKernelTest {
         INDArray params = paramsFlat.get(NDArrayIndex.interval(OFFSET, OFFSET + LENGTH));
         assertTrue(average.offset() > 0 && params.offset() > 0, "views with an offset");
 
-        if (writeBack) {
-            BlendKernel.blendWriteBack(average, params, DECAY);
-        } else {
-            BlendKernel.blend(average, params, DECAY);
-        }
+        INDArray scratch = BlendKernel.needsScratch(type) ? Nd4j.createUninitialized(type, LENGTH) : null;
+        BlendKernel.blend(average, params, scratch, 1 - DECAY, writeBack ? params : null);
 
         double[] a1 = averageFlat.toDoubleVector();
         double[] p1 = paramsFlat.toDoubleVector();

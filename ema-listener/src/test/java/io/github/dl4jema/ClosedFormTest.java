@@ -131,7 +131,7 @@ class ClosedFormTest {
 
     @ParameterizedTest
     @EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE", "HALF"})
-    void averageKeepsTheParametersDataType(DataType type) {
+    void averageKeepsTheParametersDataTypeWithAFloatMasterCopyForHalf(DataType type) {
         MultiLayerNetwork net = Networks.mlp(type, false, 1);
         int n = (int) net.numParams();
         EmaListener ema = EmaListener.builder(AveragingRule.simple()).build();
@@ -139,7 +139,7 @@ class ClosedFormTest {
         ema.update(net);
         Snapshots.load(net, 2);
         ema.update(net);
-        assertEquals(type, ema.state().average().dataType());
+        assertEquals(type == DataType.HALF ? DataType.FLOAT : type, ema.state().average().dataType());
         assertEquals(type, ema.averagedParams(net).dataType());
         double[] expected = new double[n];
         for (int j = 0; j < n; j++) {

@@ -1,6 +1,7 @@
 package io.github.dl4jema.arbiter;
 
 import io.github.dl4jema.AverageMode;
+import io.github.dl4jema.AveragingRule;
 import io.github.dl4jema.EmaListener;
 import io.github.dl4jema.UpdateSchedule;
 import java.io.Serial;
@@ -18,7 +19,7 @@ import java.io.Serializable;
  * more than {@code startEpoch} epochs is scored on its training weights.
  *
  * @param rule       the averaging rule
- * @param decay      the decay of the exponential rules, in {@code [0, 1]}; recorded but unused by the seed and
+ * @param decay      the decay of the exponential rules, in {@code (0, 1)}; recorded but unused by the seed and
  *                   simple rules
  * @param startEpoch epochs to train before averaging starts, {@code ≥ 0}
  * @param mode       shadow or write-back
@@ -36,15 +37,13 @@ public record AveragingSettings(AveragingRuleKind rule, double decay, int startE
      * Validates the fields.
      *
      * @throws IllegalArgumentException if {@code rule} or {@code mode} is null, {@code decay} is NaN or outside
-     *                                  {@code [0, 1]}, or {@code startEpoch < 0}
+     *                                  {@code (0, 1)}, or {@code startEpoch < 0}
      */
     public AveragingSettings {
         if (rule == null) {
             throw new IllegalArgumentException("rule should be an AveragingRuleKind such as EXPONENTIAL (got: null)");
         }
-        if (!(decay >= 0.0 && decay <= 1.0)) {
-            throw new IllegalArgumentException("decay should be in [0, 1] (got: " + decay + ")");
-        }
+        AveragingRule.checkDecay(decay);
         if (startEpoch < 0) {
             throw new IllegalArgumentException("startEpoch should be >= 0 epochs trained before averaging starts "
                     + "(got: " + startEpoch + ")");

@@ -1,6 +1,7 @@
 package io.github.dl4jema.arbiter;
 
 import io.github.dl4jema.AverageMode;
+import io.github.dl4jema.AveragingRule;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -199,15 +200,12 @@ public final class AveragingSpace implements ParameterSpace<AveragingSettings> {
         /**
          * A fixed decay. Default {@link AveragingSettings#DEFAULT_DECAY}.
          *
-         * @param value the decay, in {@code [0, 1]}
+         * @param value the decay, in {@code (0, 1)} ({@link AveragingRule#checkDecay(double)})
          * @return this builder
-         * @throws IllegalArgumentException if {@code value} is NaN or outside {@code [0, 1]}
+         * @throws IllegalArgumentException if {@code value} is NaN or outside {@code (0, 1)}
          */
         public Builder decay(double value) {
-            if (!(value >= 0.0 && value <= 1.0)) {
-                throw new IllegalArgumentException("decay should be in [0, 1] (got: " + value + ")");
-            }
-            this.decay = new FixedValue<>(value);
+            this.decay = new FixedValue<>(AveragingRule.checkDecay(value));
             return this;
         }
 

@@ -7,14 +7,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
 import org.deeplearning4j.nn.api.Model;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.optimize.api.BaseTrainingListener;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * The training listener that {@link AveragingTaskListener} puts on one candidate's network: it forwards training
- * events to the candidate's own {@link EmaListener} once {@code startEpoch} epochs have passed, and keeps the average
+ * events to the candidate's own {@link EmaListener} once {@code startEpoch} epochs have ended (counted here, not read
+ * from DL4J's epoch counter, which early stopping rewinds), and keeps the average
  * in the network between an epoch's end and the next epoch's start (see {@link AveragingTaskListener} for why).
  * One instance per candidate, used by the one thread that trains it; its methods are synchronized anyway because
  * {@link #finish} may come from Arbiter's thread after an early-stopping copy.
@@ -48,7 +47,7 @@ final class CandidateAverager extends BaseTrainingListener {
     @Override
     public synchronized void onEpochEnd(Model model) {
         restoreTrainingWeights();
-        if (epochIndex(model) >= startEpoch) {
+        if (epochsEnded >= startEpoch) {
             ema.onEpochEnd(model);
         }
         trained = model;
@@ -67,7 +66,7 @@ final class CandidateAverager extends BaseTrainingListener {
                     + "fit(DataSetIterator)?). AveragingTaskListener needs epoch events: train with "
                     + "fit(DataSetIterator), Arbiter's fixed epochs or DL4J's early-stopping trainer.");
         }
-        if (epoch >= startEpoch) {
+        if (epochsEnded >= startEpoch) {
             ema.iterationDone(model, iteration, epoch);
         }
     }
@@ -124,16 +123,6 @@ final class CandidateAverager extends BaseTrainingListener {
             openSwap.close();
             openSwap = null;
         }
-    }
-
-    private static int epochIndex(Model model) {
-        if (model instanceof MultiLayerNetwork mln) {
-            return mln.getEpochCount();
-        }
-        if (model instanceof ComputationGraph graph) {
-            return graph.getEpochCount();
-        }
-        return 0;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.github.dl4jema.arbiter;
 
+import io.github.dl4jema.AveragingRule;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
@@ -46,16 +47,15 @@ public final class DecaySpace implements ParameterSpace<Double> {
     /**
      * Decays from {@code min} to {@code max}, log-uniform in {@code 1 − decay}.
      *
-     * @param min the smallest decay, in {@code [0, 1)}
+     * @param min the smallest decay, in {@code (0, 1)} ({@link AveragingRule#checkDecay(double)})
      * @param max the largest decay, in {@code (min, 1)}
      * @return the space
      * @throws IllegalArgumentException if a bound is out of range; a decay of 1 would never move the average
      */
     public static DecaySpace logUniform(double min, double max) {
-        if (!(min >= 0.0 && min < 1.0)) {
-            throw new IllegalArgumentException("min decay should be in [0, 1) (got: " + min + ")");
-        }
-        if (!(max > min && max < 1.0)) {
+        AveragingRule.checkDecay(min);
+        AveragingRule.checkDecay(max);
+        if (!(max > min)) {
             throw new IllegalArgumentException("max decay should be in (min, 1) = (" + min + ", 1) (got: " + max
                     + ")");
         }

@@ -47,7 +47,7 @@ class DecaySpaceTest {
     void decayOfOneAsMaxShouldFail() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> DecaySpace.logUniform(0.9, 1.0));
-        assertEquals("max decay should be in (min, 1) = (0.9, 1) (got: 1.0)", e.getMessage());
+        assertEquals(true, e.getMessage().startsWith("decay should be in (0, 1) (got: 1.0)"), e.getMessage());
     }
 
     @Test

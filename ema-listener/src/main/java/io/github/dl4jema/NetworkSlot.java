@@ -1,0 +1,258 @@
+package io.github.dl4jema;
+
+import java.lang.ref.Cleaner;
+import java.lang.ref.WeakReference;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.buffer.DataBuffer;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * What every averager of one network shares: the swaps open on it (and the one backup of the training weights they
+ * restore), the names of the averagers bound to it, and the views into its parameter buffer.
+ *
+ * <p>One slot per live network, found by identity ({@code MultiLayerNetwork.equals} compares parameters, so a
+ * {@code WeakHashMap} would confuse two networks with equal weights). The registry holds networks weakly and a slot
+ * never refers to its network, so a network with averagers attached is collected as soon as the user drops it, and
+ * its views and backup with it.
+ *
+ * <p>Swaps: whichever averager opened them, while any swap is open every averager on the network refuses to update
+ * (before any of them writes), and closing the swaps in any order ends with the training weights: the first swap
+ * backs up the training weights, each close restores them and re-applies the latest swap still open.
+ */
+final class NetworkSlot {
+
+    private static final List<Entry> SLOTS = new ArrayList<>();
+    /** Drops a network's slot (and with it the views into its buffer) once the network itself is collected. */
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final List<Swap> openSwaps = new ArrayList<>();
+    private final List<Named> names = new ArrayList<>();
+    private final List<Views> views = new ArrayList<>();
+    private INDArray trainingWeights;
+    private DataBuffer root;
+    private long generation;
+
+    private NetworkSlot() {
+    }
+
+    /** @return the slot of {@code model}, created on first use */
+    static NetworkSlot of(Model model) {
+        synchronized (SLOTS) {
+            for (int i = 0; i < SLOTS.size(); i++) {
+                Entry entry = SLOTS.get(i);
+                if (entry.get() == model) {
+                    return entry.slot;
+                }
+            }
+            Entry entry = new Entry(model, new NetworkSlot());
+            SLOTS.add(entry);
+            CLEANER.register(model, () -> {
+                synchronized (SLOTS) {
+                    SLOTS.remove(entry);
+                }
+            });
+            return entry.slot;
+        }
+    }
+
+    // ---------------------------------------------------------------- names
+
+    /**
+     * Records that {@code owner}, named {@code name}, averages this network. With {@code takeOver} (a restored
+     * averager) it replaces an averager of that name, which it supersedes.
+     *
+     * @throws IllegalStateException if another live averager on this network has the same name
+     */
+    synchronized void register(String name, Object owner, boolean takeOver) {
+        names.removeIf(n -> n.owner.get() == null || (takeOver && n.name.equals(name)));
+        for (Named n : names) {
+            Object other = n.owner.get();
+            if (n.name.equals(name) && other != owner) {
+                throw new IllegalStateException("two averagers on one network are both named '" + name + "' ("
+                        + other + " and " + owner + "); their saved states would overwrite each other. Give each "
+                        + "its own name with EmaListener.Builder.name(...)");
+            }
+        }
+        if (names.stream().noneMatch(n -> n.owner.get() == owner)) {
+            names.add(new Named(name, new WeakReference<>(owner)));
+        }
+    }
+
+    // ---------------------------------------------------------------- parameter views
+
+    /**
+     * Views into the network's parameter buffer for {@code ranges} (pairs {@code [from, to)} of the flat buffer),
+     * cached per buffer: recreated only when the network's buffer is replaced ({@code init()}). Allocation-free when
+     * cached, also for a {@code ComputationGraph}, whose {@code params()} makes a new reshaped view at every call: the
+     * buffer is recognised through a layer's own parameter view.
+     */
+    synchronized INDArray[] views(Model model, long[] ranges) {
+        DataBuffer current = rootBuffer(model);
+        if (current != root || current == null) {
+            views.clear();
+            root = current;
+            generation++;
+        }
+        for (Views v : views) {
+            if (v.ranges == ranges) {
+                return v.arrays;
+            }
+        }
+        INDArray flat = model.params();
+        INDArray[] arrays = slice(flat, ranges);
+        views.add(new Views(ranges, arrays));
+        return arrays;
+    }
+
+    /**
+     * @return a number that changes whenever the network's parameter buffer was found replaced by {@link #views}
+     *         (after {@code init()}): averagers then check that the layout is still the one they average
+     */
+    synchronized long generation() {
+        return generation;
+    }
+
+    static INDArray[] slice(INDArray flat, long[] ranges) {
+        INDArray[] arrays = new INDArray[ranges.length / 2];
+        for (int i = 0; i < arrays.length; i++) {
+            long from = ranges[2 * i];
+            long to = ranges[2 * i + 1];
+            arrays[i] = from == 0 && to == flat.length() ? flat : flat.get(NDArrayIndex.interval(from, to));
+        }
+        return arrays;
+    }
+
+    private static DataBuffer rootBuffer(Model model) {
+        Layer[] layers = model instanceof MultiLayerNetwork mln ? mln.getLayers()
+                : ((ComputationGraph) model).getLayers();
+        if (layers != null) {
+            for (Layer layer : layers) {
+                INDArray p = layer.numParams() > 0 ? layer.params() : null;
+                if (p != null) {
+                    return p.data();
+                }
+            }
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------- swaps
+
+    /** @return true while a swap from any averager is open on this network */
+    synchronized boolean swapped() {
+        return !openSwaps.isEmpty();
+    }
+
+    /**
+     * @throws IllegalStateException if a swap is open on this network; says which averager opened it
+     */
+    synchronized void refuseUpdateWhileSwapped(Object updater) {
+        if (!openSwaps.isEmpty()) {
+            throw new IllegalStateException(updater + " cannot update: the average of "
+                    + openSwaps.get(openSwaps.size() - 1).owner + " is swapped into the network, so its "
+                    + "parameters are not the training weights. Close every AverageSwap (swapIn(...)) on this "
+                    + "network before training or updating; nothing was changed.");
+        }
+    }
+
+    /**
+     * @throws IllegalStateException if a swap is open on this network: the network holds an average in place of its
+     *                               training weights, so neither a model nor a state saved now would be right
+     */
+    synchronized void refuseSaveWhileSwapped(Model model) {
+        if (!openSwaps.isEmpty()) {
+            throw new IllegalStateException("cannot save while the average of "
+                    + openSwaps.get(openSwaps.size() - 1).owner + " is swapped into " + model.getClass()
+                    .getSimpleName() + ": a model written now would hold an average as its training weights. Close "
+                    + "the AverageSwap first; nothing was written.");
+        }
+    }
+
+    /**
+     * Puts an average into the network until the returned swap is closed.
+     *
+     * @param model the network
+     * @param owner the averager (for messages)
+     * @param apply writes the owner's average into the network
+     */
+    synchronized AverageSwap open(Model model, Object owner, Runnable apply) {
+        INDArray flat = model.params();
+        if (openSwaps.isEmpty()) {
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                trainingWeights = Nd4j.createUninitialized(flat.dataType(), flat.length());
+            }
+            trainingWeights.assign(flat);
+        }
+        Swap swap = new Swap(flat, owner, apply);
+        openSwaps.add(swap);
+        apply.run();
+        return swap;
+    }
+
+    private synchronized void close(Swap swap) {
+        if (!openSwaps.remove(swap)) {
+            return;
+        }
+        swap.flat.assign(trainingWeights);
+        if (openSwaps.isEmpty()) {
+            trainingWeights = null;
+        } else {
+            openSwaps.get(openSwaps.size() - 1).apply.run();
+        }
+    }
+
+    /** @return true if the backup of the training weights is held (only while a swap is open) */
+    synchronized boolean holdsBackup() {
+        return trainingWeights != null;
+    }
+
+    private final class Swap implements AverageSwap {
+        final INDArray flat;
+        final Object owner;
+        final Runnable apply;
+
+        Swap(INDArray flat, Object owner, Runnable apply) {
+            this.flat = flat;
+            this.owner = owner;
+            this.apply = apply;
+        }
+
+        @Override
+        public void close() {
+            NetworkSlot.this.close(this);
+        }
+    }
+
+    private record Named(String name, WeakReference<Object> owner) {
+    }
+
+    private record Views(long[] ranges, INDArray[] arrays) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Views v && Arrays.equals(ranges, v.ranges);
+        }
+
+        @Override
+        public int hashCode() {
+            return Arrays.hashCode(ranges);
+        }
+    }
+
+    private static final class Entry extends WeakReference<Model> {
+        final NetworkSlot slot;
+
+        Entry(Model model, NetworkSlot slot) {
+            super(model);
+            this.slot = slot;
+        }
+    }
+}
