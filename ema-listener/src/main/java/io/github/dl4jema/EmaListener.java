@@ -342,12 +342,19 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         }
     }
 
-    /** Takes a snapshot deferred until DL4J had applied the layer constraints of the previous iteration. */
+    /**
+     * Refuses the parameter update about to be made while an average is swapped into the network (a
+     * {@code fit(DataSet)} has no epoch start to stop it earlier), and takes a snapshot that was deferred until DL4J
+     * had applied the layer constraints of the previous iteration.
+     */
     @Override
     public void onGradientCalculation(Model model) {
-        if (pendingStep > 0 && isNetwork(model)) {
-            synchronized (this) {
-                flushPending(model);
+        if (isNetwork(model)) {
+            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
+            if (pendingStep > 0) {
+                synchronized (this) {
+                    flushPending(model);
+                }
             }
         }
     }
@@ -694,12 +701,12 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      * updates bind: reading the average from an unbound listener leaves it unbound.
      */
     private void bind(Model model, boolean forUpdate) {
+        if (network != null && model != null && network.get() == model) {
+            return;
+        }
         requireNetwork(model);
         if (network != null) {
             Model bound = network.get();
-            if (bound == model) {
-                return;
-            }
             if (bound == null) {
                 throw new IllegalStateException("the network " + this + " averaged has been garbage-collected; "
                         + "a listener averages one network: create a new one for " + describe(model));
@@ -772,9 +779,11 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      * average taken there is not the master network's. Logged once at ERROR, thrown every time.
      */
     private void refuseWorkerThread() {
-        if (Thread.currentThread().getClass().getName().startsWith("org.deeplearning4j.parallelism.")) {
+        Thread thread = Thread.currentThread();
+        if (thread.getName().startsWith("ParallelWrapper training thread")
+                || thread.getClass().getName().startsWith("org.deeplearning4j.parallelism.")) {
             IllegalStateException e = new IllegalStateException("EmaListener '" + config.name() + "' was called "
-                    + "on a ParallelWrapper worker thread (" + Thread.currentThread().getName() + "). "
+                    + "on a ParallelWrapper worker thread (" + thread.getName() + "). "
                     + WORKER_RECIPE);
             WorkerMisuse.report(e);
             throw e;

@@ -28,6 +28,10 @@ final class Snapshots {
         net.setParams(Nd4j.create(theta(k, (int) params.length())).castTo(params.dataType()));
     }
 
+    static INDArray asArray(double[] values) {
+        return Nd4j.createFromArray(values);
+    }
+
     static double[] values(INDArray array) {
         return array.castTo(DataType.DOUBLE).reshape(array.length()).toDoubleVector();
     }

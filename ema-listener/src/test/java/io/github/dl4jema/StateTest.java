@@ -71,11 +71,6 @@ class StateTest {
     }
 
     @Test
-    void halfPrecisionMasterCopyResumesBitForBit() throws Exception {
-        resumeEqualsUninterrupted(EmaListener.exponential(0.9), DataType.HALF);
-    }
-
-    @Test
     void twoAveragersSavedWithTheModelInOneZipBothResumeBitForBit() throws Exception {
         DataType type = DataType.FLOAT;
         ComputationGraph straight = Networks.graph(type, 5);
@@ -184,11 +179,12 @@ class StateTest {
         EmaListener back = EmaListener.restore(file, net, RestoreOptions.named("halves").rule(half));
         Snapshots.load(net, 3);
         back.update(net);
-        double[] t1 = Snapshots.theta(1, 51);
-        double[] t2 = Snapshots.theta(2, 51);
-        double[] t3 = Snapshots.theta(3, 51);
-        double[] expected = new double[51];
-        for (int j = 0; j < 51; j++) {
+        int n = (int) net.numParams();
+        double[] t1 = Snapshots.theta(1, n);
+        double[] t2 = Snapshots.theta(2, n);
+        double[] t3 = Snapshots.theta(3, n);
+        double[] expected = new double[n];
+        for (int j = 0; j < n; j++) {
             expected[j] = 0.5 * (0.5 * t1[j] + 0.5 * t2[j]) + 0.5 * t3[j];
         }
         Snapshots.assertClose(expected, back.averagedParams(net), DataType.DOUBLE);

@@ -3,6 +3,8 @@ package io.github.dl4jema.it;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.dl4jema.AveragingRule;
 import io.github.dl4jema.EmaListener;
@@ -16,6 +18,7 @@ import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.parallelism.ParallelWrapper;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.activations.Activation;
@@ -98,5 +101,29 @@ class ParallelWrapperIT {
             }
         }
         assertArrayEquals(expected, sma.averagedParams(net).toDoubleVector(), 1e-12);
+    }
+
+    @Test
+    void aListenerHandedToTheWrapperFailsTheFitWithTheRecipe() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
+                .seed(3).dataType(DataType.DOUBLE).updater(new Adam(0.05)).list()
+                .layer(new DenseLayer.Builder().nIn(4).nOut(12).activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(12).nOut(3)
+                        .activation(Activation.SOFTMAX).build())
+                .build());
+        net.init();
+        EmaListener ema = EmaListener.exponential(0.9).build();
+        net.addListeners(ema);
+        try (ParallelWrapper wrapper = new ParallelWrapper.Builder<>(net).workers(2).prefetchBuffer(2)
+                .averagingFrequency(2).trainingMode(ParallelWrapper.TrainingMode.AVERAGING).build()) {
+            RuntimeException e = assertThrows(RuntimeException.class, () -> wrapper.fit(data()));
+            Throwable cause = e;
+            while (cause.getCause() != null && !(cause instanceof IllegalStateException)) {
+                cause = cause.getCause();
+            }
+            assertTrue(cause.getMessage().contains("ParallelWrapper worker thread"), cause.getMessage());
+            assertTrue(cause.getMessage().contains("call ema.update(net) on the master"), cause.getMessage());
+        }
+        assertEquals(0, ema.snapshotCount(), "no average of replicas");
     }
 }

@@ -1,0 +1,114 @@
+package io.github.dl4jema;
+
+import static io.github.dl4jema.Snapshots.theta;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.lang.ref.WeakReference;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** The presets, the builder's whole-configuration checks, memory held after training, and the NaN log. */
+class LifecycleTest {
+
+    @Test
+    void paperPresetAveragesIterations99ToNLikeTheReferenceMovingAvg() {
+        MultiLayerNetwork net = Networks.mlp(DataType.DOUBLE, false, 1);
+        int n = (int) net.numParams();
+        EmaListener sma = EmaListener.simpleMovingAverage().build();
+        // hand-worked: MovingAvg with sma_start_iter = 100 and 1-based global_iter copies the weights while
+        // global_iter < 100 and from 100 on averages with count 1, 2, ...: iterations 99, 100, ..., N equally
+        double[] reference = null;
+        int count = 0;
+        for (int iteration = 1; iteration <= 104; iteration++) {
+            Snapshots.load(net, iteration);
+            sma.iterationDone(net, 1000 + iteration, 0);
+            double[] weights = theta(iteration, n);
+            if (iteration < 100) {
+                reference = weights.clone();
+            } else {
+                count++;
+                for (int j = 0; j < n; j++) {
+                    reference[j] = (reference[j] * count + weights[j]) / (1.0 + count);
+                }
+            }
+            if (iteration == 98 || iteration == 99 || iteration == 100 || iteration == 104) {
+                Snapshots.assertClose(reference, sma.averagedParams(net), DataType.DOUBLE);
+            }
+        }
+        assertEquals(6, sma.snapshotCount(), "iterations 99..104");
+    }
+
+    @Test
+    void aStartGivenInEpochsIsNotSilentlyReadAsIterations() {
+        EmaListener.Builder builder = EmaListener.builder(AveragingRule.simple()).startingAtFraction(0.5, 40);
+        BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class, builder::everyIteration),
+                "given as 20 epochs", "counts iterations", "choose the unit first", "(got: start 20 epochs");
+        EmaListener ok = EmaListener.builder(AveragingRule.simple()).everyIteration().startingAtFraction(0.5, 40)
+                .build();
+        assertEquals("every iteration after 20 iterations", ok.config().schedule().toString());
+        BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class,
+                () -> EmaListener.simpleMovingAverage().everyEpoch()), "given as 98 iterations");
+    }
+
+    @Test
+    void aDecayOfOneThatWouldNeverMoveTheAverageIsRefused() {
+        BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class, () -> EmaListener.exponential(1.0)),
+                "decay should be in (0, 1) (got: 1.0)", "never moves the average");
+    }
+
+    @Test
+    void aListenerKeptAfterTrainingDoesNotKeepItsNetworkAlive() throws Exception {
+        EmaListener ema = EmaListener.exponential(0.9).build();
+        WeakReference<MultiLayerNetwork> ref = trainAndSwap(ema);
+        for (int i = 0; i < 50 && ref.get() != null; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertNull(ref.get(), "the network was collected although the listener is still referenced");
+        assertEquals(8, ema.snapshotCount());
+        BadInputTest.assertMessage(assertThrows(IllegalStateException.class,
+                () -> ema.update(Networks.mlp(DataType.FLOAT, false, 1))), "garbage-collected");
+    }
+
+    private static WeakReference<MultiLayerNetwork> trainAndSwap(EmaListener ema) {
+        MultiLayerNetwork net = Networks.mlp(DataType.FLOAT, true, 1);
+        net.addListeners(ema);
+        net.fit(Networks.data(DataType.FLOAT), 2);
+        try (AverageSwap ignored = ema.swapIn(net)) {
+            assertTrue(NetworkSlot.of(net).holdsBackup());
+        }
+        assertFalse(NetworkSlot.of(net).holdsBackup(), "the backup is released when the swap closes");
+        return new WeakReference<>(net);
+    }
+
+    @Test
+    void aDivergedNetworkLogsOneWarningThenASummaryEveryHundredSkips() {
+        MultiLayerNetwork net = Networks.mlp(DataType.FLOAT, false, 1);
+        EmaListener ema = EmaListener.exponential(0.9).writeBack().build();
+        ema.update(net);
+        net.params().putScalar(3, Float.NaN);
+        PrintStream err = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(captured, true));
+        try {
+            for (int i = 0; i < 250; i++) {
+                assertFalse(ema.update(net));
+            }
+        } finally {
+            System.setErr(err);
+        }
+        String log = captured.toString();
+        long warnings = log.lines().filter(l -> l.contains("Skipped averaging update")).count();
+        assertEquals(3, warnings, "the first skip, then after 100 and 200 in a row:\n" + log);
+        assertTrue(log.contains("the last 200 updates in a row were all skipped"), log);
+        assertTrue(log.contains("training has diverged"), log);
+        assertEquals(250, ema.skippedUpdates());
+    }
+}
