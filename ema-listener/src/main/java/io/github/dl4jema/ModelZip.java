@@ -7,7 +7,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -99,10 +98,10 @@ final class ModelZip {
         Path tmp;
         try {
             tmp = Files.createTempFile(dir, "." + path.getFileName() + ".", ".tmp");
-        } catch (AccessDeniedException e) {
-            throw new IOException("cannot write " + path + ": its directory " + dir + " is not writable (a file is "
-                    + "saved by writing a new copy beside it and renaming it over the old one); nothing was changed",
-                    e);
+        } catch (IOException e) {
+            throw new IOException("cannot write " + path + ": its directory " + dir + " is not writable (" + e
+                    + "; a file is saved by writing a new copy beside it and renaming it over the old one); nothing "
+                    + "was changed", e);
         }
         boolean moved = false;
         try {
