@@ -466,6 +466,11 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         return true;
     }
 
+    /** @return the number of WARN lines logged for skipped updates so far (for tests of the rate limit) */
+    synchronized long skipWarnings() {
+        return state == null ? 0 : state.skipWarnings;
+    }
+
     private void skip(long nonFinite, long step) {
         String what = nonFinite + " NaN or infinite parameter value(s) at step " + step
                 + "; the network and the average are unchanged";
@@ -478,9 +483,11 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         state.lastStep = step;
         if (state.consecutiveSkips == 1) {
             skipStreakStart = step;
+            state.skipWarnings++;
             log.warn("Skipped averaging update of '{}': {} ({} skipped so far; further skips in a row are "
                     + "summarised every {})", config.name(), what, state.skippedUpdates, SKIP_SUMMARY_EVERY);
         } else if (state.consecutiveSkips % SKIP_SUMMARY_EVERY == 0) {
+            state.skipWarnings++;
             log.warn("Skipped averaging update of '{}': the last {} updates in a row were all skipped ({} in all): "
                     + "the parameters have held NaN or infinite values since step {}, so training has diverged. "
                     + "The average still holds the weights from before step {}. Lower the learning rate or clip "

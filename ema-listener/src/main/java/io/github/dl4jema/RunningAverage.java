@@ -32,6 +32,8 @@ final class RunningAverage {
     long lastStep;
     long skippedUpdates;
     long consecutiveSkips;
+    /** WARN lines logged for skipped updates (the rate limit's count, read by tests). */
+    long skipWarnings;
 
     /**
      * @param ranges    the selection's coalesced {@code [from, to)} ranges of the flat buffer

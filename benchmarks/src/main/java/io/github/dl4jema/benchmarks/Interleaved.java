@@ -1,6 +1,5 @@
 package io.github.dl4jema.benchmarks;
 
-import io.github.dl4jema.BlendKernelProbe;
 import io.github.dl4jema.EmaListener;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
