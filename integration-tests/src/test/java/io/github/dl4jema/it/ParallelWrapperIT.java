@@ -114,16 +114,16 @@ class ParallelWrapperIT {
         net.init();
         EmaListener ema = EmaListener.exponential(0.9).build();
         net.addListeners(ema);
-        try (ParallelWrapper wrapper = new ParallelWrapper.Builder<>(net).workers(2).prefetchBuffer(2)
-                .averagingFrequency(2).trainingMode(ParallelWrapper.TrainingMode.AVERAGING).build()) {
-            RuntimeException e = assertThrows(RuntimeException.class, () -> wrapper.fit(data()));
-            Throwable cause = e;
-            while (cause.getCause() != null && !(cause instanceof IllegalStateException)) {
-                cause = cause.getCause();
-            }
-            assertTrue(cause.getMessage().contains("ParallelWrapper worker thread"), cause.getMessage());
-            assertTrue(cause.getMessage().contains("call ema.update(net) on the master"), cause.getMessage());
+        // not closed: after a worker failed, DL4J M2.1 leaves the wrapper broken; its threads are daemons
+        ParallelWrapper wrapper = new ParallelWrapper.Builder<>(net).workers(2).prefetchBuffer(2)
+                .averagingFrequency(2).trainingMode(ParallelWrapper.TrainingMode.AVERAGING).build();
+        RuntimeException e = assertThrows(RuntimeException.class, () -> wrapper.fit(data()));
+        Throwable cause = e;
+        while (cause.getCause() != null && !(cause instanceof IllegalStateException)) {
+            cause = cause.getCause();
         }
+        assertTrue(cause.getMessage().contains("ParallelWrapper worker thread"), cause.getMessage());
+        assertTrue(cause.getMessage().contains("call ema.update(net) on the master"), cause.getMessage());
         assertEquals(0, ema.snapshotCount(), "no average of replicas");
     }
 }
