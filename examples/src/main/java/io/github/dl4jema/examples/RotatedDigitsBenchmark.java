@@ -247,7 +247,7 @@ public final class RotatedDigitsBenchmark implements Callable<Integer> {
         net.init();
         EmaListener sma = EmaListener.simpleMovingAverage().build();
         long iterationsPerEpoch = (split.train().numExamples() + BATCH - 1) / BATCH;
-        EmaListener smaMidRun = EmaListener.builder(AveragingRule.simple()).everyIteration()
+        EmaListener smaMidRun = EmaListener.builder(AveragingRule.simple()).name("simple-mid-run").everyIteration()
                 .startingAtFraction(0.5, epochs * iterationsPerEpoch).shadow().build();
         EmaListener ema = EmaListener.exponential(emaDecay).build();
         net.addListeners(sma, smaMidRun, ema);
