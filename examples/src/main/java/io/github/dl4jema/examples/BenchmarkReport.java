@@ -185,7 +185,8 @@ public final class BenchmarkReport {
                 + "| beyond the spread? |\n|---|---|---|---:|---:|---|---:|---:|---|\n");
         for (Difference d : differences()) {
             md.append(String.format(Locale.ROOT, "| %s | %s | %d %s | %s | %s |%n", d.method.label(),
-                    d.baseline.label(), d.accuracy.n, d.pairedOver, d.accuracy.markdown(), d.jitter.markdown()));
+                    d.baseline.label(), d.accuracy.n, d.accuracy.n == 1 ? d.pairedOver.replace("seeds", "seed")
+                            .replace("domains", "domain") : d.pairedOver, d.accuracy.markdown(), d.jitter.markdown()));
         }
         md.append("\nMethods (iterations are numbered from 1 over the whole run; t is the last iteration of the "
                 + "scored epoch):\n\n");
@@ -368,8 +369,8 @@ public final class BenchmarkReport {
      */
     private XYChart legendPanel() {
         XYChart legend = new XYChartBuilder().width(480).height(360).title(String.format(Locale.ROOT,
-                "%s, %d seeds, %d epochs; epochs %d-%d: jitter | spread", plan.model().name(), seeds, plan.epochs(),
-                firstWindowEpoch(), plan.epochs())).build();
+                "%s, %d seeds, %d epochs. Epochs %d-%d: mean |change| | std", plan.model().name(), seeds,
+                plan.epochs(), firstWindowEpoch(), plan.epochs())).build();
         for (Method method : Method.values()) {
             Summary s = summary(AVERAGE, method);
             String label = s == null ? method.label() : String.format(Locale.ROOT, "%s: %.2f | %.2f", method.label(),

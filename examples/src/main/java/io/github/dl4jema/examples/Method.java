@@ -11,7 +11,10 @@ import java.util.Locale;
 public enum Method {
     /** Plain training: the network's own weights (empirical risk minimisation). */
     ERM("ERM", null, new Color(0x333333)),
-    /** The seed rule written back into the network at every epoch end ({@code EmaListener.seedRule()}). */
+    /**
+     * The seed rule written back into the network at every epoch end:
+     * {@code builder(AveragingRule.seed()).everyEpoch().writeBack()}, the settings of {@code EmaListener.seedRule()}.
+     */
     SEED_WRITE_BACK("Seed rule (write-back)", null, new Color(0xE69F00)),
     /**
      * The paper's simple moving average as a shadow, from iteration {@value RotatedDigitsBenchmark#EARLY_SMA_START}
@@ -21,7 +24,11 @@ public enum Method {
     SMA("SMA from iteration 99 (shadow)", null, new Color(0x0072B2)),
     /** The simple moving average started at mid-run: {@code startingAfter(N / 2)} for a run of N iterations. */
     SMA_MID_RUN("SMA from mid-run (shadow)", null, new Color(0x56B4E9)),
-    /** An exponential moving average as a shadow ({@code EmaListener.exponential(decay)}). */
+    /**
+     * An exponential moving average as a shadow, every iteration from the first:
+     * {@code builder(AveragingRule.exponential(decay)).everyIteration().shadow()}, the settings of
+     * {@code EmaListener.exponential(decay)}.
+     */
     EMA("EMA (shadow)", null, new Color(0x009E73)),
     /**
      * A plain ensemble of the seeds' training weights, logits averaged: the control that tells how much of an
@@ -77,7 +84,8 @@ public enum Method {
         return switch (this) {
             case ERM -> String.format(Locale.ROOT, "plain training: the network's own weights, after iteration "
                     + "%d·e at the end of epoch e", perEpoch);
-            case SEED_WRITE_BACK -> String.format(Locale.ROOT, "`EmaListener.seedRule()`: at the end of epoch e, "
+            case SEED_WRITE_BACK -> String.format(Locale.ROOT, "`builder(AveragingRule.seed()).everyEpoch()"
+                    + ".writeBack()` (as `EmaListener.seedRule()`): at the end of epoch e, "
                     + "θ̄ ← e/(e+1)·θ̄ + θ/(e+1) (epoch 1 copied), written back into the network, which trains on "
                     + "from the average: a weighted average of the weights at epoch ends (iterations %d, %d, …, %d), "
                     + "each epoch starting from the previous average", perEpoch, 2 * perEpoch, n);
@@ -91,9 +99,10 @@ public enum Method {
                     + "run's %d iterations; before iteration %d it is the training weights",
                     plan.midRunStart() + 1, plan.midRunStart() + 1, n, plan.midRunStart(), n,
                     plan.midRunStart() + 1);
-            case EMA -> String.format(Locale.ROOT, "`EmaListener.exponential(%s)`: θ̄ ← d·θ̄ + (1−d)·θ after every "
+            case EMA -> String.format(Locale.ROOT, "`builder(AveragingRule.exponential(%s)).everyIteration().shadow()`"
+                    + " (as `EmaListener.exponential(d)`): θ̄ ← d·θ̄ + (1−d)·θ after every "
                     + "iteration from 1 (iteration 1 copied), shadow: the weights after iteration i count with "
-                    + "weight (1−d)·d^(t−i); %.0f iterations halve a snapshot's weight", plan.emaDecay(),
+                    + "weight (1−d)·d^(t−i) for i ≥ 2, iteration 1 with d^(t−1); %.0f iterations halve a snapshot's weight", plan.emaDecay(),
                     Math.log(2) / -Math.log(plan.emaDecay()));
             default -> String.format(Locale.ROOT, "`EnsembleOfAverages` (logits averaged) of the seeds' %s models "
                     + "at the same epoch%s", member.label, this == ENSEMBLE_OF_ERM ? "; a control" : "");
