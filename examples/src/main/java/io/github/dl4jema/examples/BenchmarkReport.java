@@ -37,7 +37,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *   <li>{@code results.md}: the same as Markdown tables, with the methods described;</li>
  *   <li>{@code ood-vs-epoch.png}: OOD accuracy (mean over seeds) against epoch, one panel per held-out domain and
  *       one for their average (each y axis fits the epochs after the first quarter, so early epochs may be cut), and
- *       a legend giving each method's instability; {@code selected-ood.png}: a bar chart of the selected models' OOD
+ *       a legend giving each method's jitter (|Δ|: mean absolute epoch-to-epoch change) and spread (std) over the
+ *       last half of training, averaged over held-out domains and seeds; {@code selected-ood.png}: a bar chart of the selected models' OOD
  *       accuracy.</li>
  * </ul>
  * Accuracies are fractions in the CSV files and percentages (points) in the Markdown and plots. An ensemble is one
@@ -369,12 +370,12 @@ public final class BenchmarkReport {
      */
     private XYChart legendPanel() {
         XYChart legend = new XYChartBuilder().width(480).height(360).title(String.format(Locale.ROOT,
-                "%s, %d seeds, %d epochs. Epochs %d-%d: mean |change| | std", plan.model().name(), seeds,
-                plan.epochs(), firstWindowEpoch(), plan.epochs())).build();
+                "%s, %d seeds; epochs %d-%d, points:", plan.model().name(), seeds, firstWindowEpoch(),
+                plan.epochs())).build();
         for (Method method : Method.values()) {
             Summary s = summary(AVERAGE, method);
-            String label = s == null ? method.label() : String.format(Locale.ROOT, "%s: %.2f | %.2f", method.label(),
-                    100 * s.meanAbsChange, 100 * s.lastHalfStd);
+            String label = s == null ? method.label() : String.format(Locale.ROOT, "%s: |Δ| %.2f, std %.2f",
+                    method.label(), 100 * s.meanAbsChange, 100 * s.lastHalfStd);
             style(legend.addSeries(label, new double[] {0, 1}, new double[] {-10, -10}), method);
         }
         legend.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
@@ -388,12 +389,11 @@ public final class BenchmarkReport {
     private CategoryChart barChart() {
         List<String> rows = rows();
         List<String> categories = rows.stream().map(r -> AVERAGE.equals(r) ? "average" : r + "°").toList();
-        CategoryChart chart = new CategoryChartBuilder().width(1200).height(560)
+        CategoryChart chart = new CategoryChartBuilder().width(1400).height(560)
                 .title(String.format(Locale.ROOT, "%s: OOD accuracy of the epoch selected on in-domain validation "
                         + "(mean ± std over %d seeds)", plan.model().name(), seeds))
                 .xAxisTitle("held-out domain").yAxisTitle("OOD accuracy (%)").build();
-        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS).setLegendLayout(
-                Styler.LegendLayout.Horizontal);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         double min = 100;
         for (Method method : Method.values()) {
             List<Double> means = new ArrayList<>();
