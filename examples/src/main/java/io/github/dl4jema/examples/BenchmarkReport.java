@@ -38,8 +38,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *   <li>{@code ood-vs-epoch.png}: OOD accuracy (mean over seeds) against epoch, one panel per held-out domain and
  *       one for their average (each y axis fits the epochs after the first quarter, so early epochs may be cut), and
  *       a legend giving each method's jitter (|Δ|: mean absolute epoch-to-epoch change) and spread (std) over the
- *       last half of training, averaged over held-out domains and seeds; {@code selected-ood.png}: a bar chart of the selected models' OOD
- *       accuracy.</li>
+ *       last half of training, averaged over held-out domains and seeds; {@code selected-ood.png}: a bar chart of the
+ *       selected models' OOD accuracy.</li>
  * </ul>
  * Accuracies are fractions in the CSV files and percentages (points) in the Markdown and plots. An ensemble is one
  * model per held-out domain (its members are the seeds), so it has no standard deviation over seeds; its seed column

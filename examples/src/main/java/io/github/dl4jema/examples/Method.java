@@ -102,8 +102,8 @@ public enum Method {
             case EMA -> String.format(Locale.ROOT, "`builder(AveragingRule.exponential(%s)).everyIteration().shadow()`"
                     + " (as `EmaListener.exponential(d)`): θ̄ ← d·θ̄ + (1−d)·θ after every "
                     + "iteration from 1 (iteration 1 copied), shadow: the weights after iteration i count with "
-                    + "weight (1−d)·d^(t−i) for i ≥ 2, iteration 1 with d^(t−1); %.0f iterations halve a snapshot's weight", plan.emaDecay(),
-                    Math.log(2) / -Math.log(plan.emaDecay()));
+                    + "weight (1−d)·d^(t−i) for i ≥ 2, iteration 1 with d^(t−1); %.0f iterations halve a snapshot's "
+                    + "weight", plan.emaDecay(), Math.log(2) / -Math.log(plan.emaDecay()));
             default -> String.format(Locale.ROOT, "`EnsembleOfAverages` (logits averaged) of the seeds' %s models "
                     + "at the same epoch%s", member.label, this == ENSEMBLE_OF_ERM ? "; a control" : "");
         };
