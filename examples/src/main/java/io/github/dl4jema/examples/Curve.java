@@ -49,13 +49,24 @@ public record Curve(double[] validation, double[] ood) {
     }
 
     /**
-     * The epoch-to-epoch instability the paper targets: the population standard deviation of the OOD accuracy over
-     * the last half of training, epochs {@code floor(E/2) + 1} to {@code E}.
+     * The first epoch of the window the instability measures use: the last half of training, epochs
+     * {@code floor(E/2) + 1} to {@code E} (21 to 40 of 40).
+     *
+     * @return the 1-based first epoch of the window
+     */
+    public int lastHalfFirstEpoch() {
+        return ood.length / 2 + 1;
+    }
+
+    /**
+     * The spread of OOD accuracy over the last half of training: the population standard deviation over epochs
+     * {@link #lastHalfFirstEpoch()} to {@code E}. It counts a curve that still rises steadily as unstable, as much as
+     * one that jumps up and down; {@link #lastHalfOodMeanAbsChange()} tells the two apart.
      *
      * @return the standard deviation, in accuracy units (fractions)
      */
     public double lastHalfOodStd() {
-        int from = ood.length / 2;
+        int from = lastHalfFirstEpoch() - 1;
         int n = ood.length - from;
         double mean = 0;
         for (int e = from; e < ood.length; e++) {
@@ -67,5 +78,25 @@ public record Curve(double[] validation, double[] ood) {
             sum += (ood[e] - mean) * (ood[e] - mean);
         }
         return Math.sqrt(sum / n);
+    }
+
+    /**
+     * The epoch-to-epoch jitter the paper's plots show: the mean absolute change of OOD accuracy from one epoch to
+     * the next within the last half of training, {@code mean |ood(e) − ood(e−1)|} over the epochs {@code e} from
+     * {@link #lastHalfFirstEpoch()} + 1 to {@code E} (the 19 changes between epochs 21 and 40 of 40). A steady
+     * rise of r per epoch scores r; a curve that alternates by ±a scores 2a.
+     *
+     * @return the mean absolute change, in accuracy units (fractions); 0 if the window holds one epoch
+     */
+    public double lastHalfOodMeanAbsChange() {
+        int from = lastHalfFirstEpoch() - 1;
+        if (ood.length - from < 2) {
+            return 0.0;
+        }
+        double sum = 0;
+        for (int e = from + 1; e < ood.length; e++) {
+            sum += Math.abs(ood[e] - ood[e - 1]);
+        }
+        return sum / (ood.length - from - 1);
     }
 }

@@ -31,7 +31,20 @@ class AveragedAccuracyIT {
     static void train() {
         RotatedDigits domains = RotatedDigits.of(Digits.load());
         split = domains.split(RotatedDigits.domainOf(45), RotatedDigitsBenchmark.SPLIT_SEED);
-        run = RotatedDigitsBenchmark.trainWithShadows(split, SEED, EPOCHS, 0.99);
+        run = RotatedDigitsBenchmark.trainWithShadows(plan(EPOCHS), split, SEED);
+    }
+
+    private static RotatedDigitsBenchmark.Plan plan(int epochs) {
+        return RotatedDigitsBenchmark.Plan.of(BenchmarkModel.MLP, split, epochs, 0.99);
+    }
+
+    @Test
+    void eachAverageTakesOneSnapshotPerIterationItAverages() {
+        long n = EPOCHS * 38L;   // 1197 training images (45° held out) in minibatches of 32: 38 iterations per epoch
+
+        assertEquals(n - 98, run.sma().snapshotCount(), "the SMA averages iterations 99..N");
+        assertEquals(n - n / 2, run.smaMidRun().snapshotCount(), "the mid-run SMA averages N/2 + 1..N");
+        assertEquals(n, run.ema().snapshotCount(), "the EMA averages iterations 1..N");
     }
 
     @Test
@@ -80,7 +93,7 @@ class AveragedAccuracyIT {
 
     @Test
     void storedSmaSnapshotOfTheLastEpochIsTheFinalAverage() {
-        INDArray last = run.smaParams()[EPOCHS - 1];
+        INDArray last = run.params().get(Method.SMA)[EPOCHS - 1];
 
         assertEquals(0.0, Transforms.abs(last.sub(run.sma().averagedParams(run.network()))).maxNumber()
                 .doubleValue(), 0.0);
@@ -88,11 +101,11 @@ class AveragedAccuracyIT {
 
     @Test
     void ensembleOodAccuracyIsTheArgmaxOfTheMeanLogitsOfItsMembers() {
-        RotatedDigitsBenchmark.ShadowRun other = RotatedDigitsBenchmark.trainWithShadows(split, SEED + 1, 2, 0.99);
-        INDArray[] first = {run.smaParams()[1]};
-        INDArray[] second = {other.smaParams()[1]};
+        RotatedDigitsBenchmark.ShadowRun other = RotatedDigitsBenchmark.trainWithShadows(plan(2), split, SEED + 1);
+        INDArray[] first = {run.params().get(Method.EMA)[1]};
+        INDArray[] second = {other.params().get(Method.EMA)[1]};
 
-        Curve ensemble = RotatedDigitsBenchmark.ensembleCurve(List.of(first, second), split, 1);
+        Curve ensemble = RotatedDigitsBenchmark.ensembleCurve(BenchmarkModel.MLP, List.of(first, second), split, 1);
 
         INDArray x = split.test().getFeatures();
         INDArray meanLogits = logits(first[0], x).add(logits(second[0], x)).div(2);
@@ -111,7 +124,7 @@ class AveragedAccuracyIT {
     }
 
     private static MultiLayerNetwork fresh(INDArray params) {
-        MultiLayerNetwork net = new MultiLayerNetwork(RotatedDigitsBenchmark.network(0));
+        MultiLayerNetwork net = new MultiLayerNetwork(BenchmarkModel.MLP.configuration(1));
         net.init(params.dup(), false);
         return net;
     }
