@@ -56,9 +56,7 @@ class ParallelWrapperIT {
         return new ListDataSetIterator<>(examples, 16);   // 8 minibatches: 4 per worker, 2 averaging rounds
     }
 
-    @ParameterizedTest(name = "writeBack={0}")
-    @ValueSource(booleans = {false, true})
-    void manualUpdatesAfterEachFitAverageTheMasterNetwork(boolean writeBack) throws Exception {
+    private static MultiLayerNetwork network() {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
                 .seed(3).dataType(DataType.DOUBLE).updater(new Adam(0.05)).list()
                 .layer(new DenseLayer.Builder().nIn(4).nOut(12).activation(Activation.TANH).build())
@@ -66,6 +64,13 @@ class ParallelWrapperIT {
                         .activation(Activation.SOFTMAX).build())
                 .build());
         net.init();
+        return net;
+    }
+
+    @ParameterizedTest(name = "writeBack={0}")
+    @ValueSource(booleans = {false, true})
+    void manualUpdatesAfterEachFitAverageTheMasterNetwork(boolean writeBack) throws Exception {
+        MultiLayerNetwork net = network();
         EmaListener.Builder builder = EmaListener.builder(AveragingRule.simple());
         EmaListener sma = (writeBack ? builder.writeBack() : builder.shadow()).build();
 
@@ -105,13 +110,7 @@ class ParallelWrapperIT {
 
     @Test
     void aListenerHandedToTheWrapperFailsTheFitWithTheRecipe() {
-        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
-                .seed(3).dataType(DataType.DOUBLE).updater(new Adam(0.05)).list()
-                .layer(new DenseLayer.Builder().nIn(4).nOut(12).activation(Activation.TANH).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(12).nOut(3)
-                        .activation(Activation.SOFTMAX).build())
-                .build());
-        net.init();
+        MultiLayerNetwork net = network();
         EmaListener ema = EmaListener.exponential(0.9).build();
         net.addListeners(ema);
         // not closed: after a worker failed, DL4J M2.1 leaves the wrapper broken; its threads are daemons
