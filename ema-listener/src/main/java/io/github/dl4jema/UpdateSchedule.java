@@ -104,8 +104,9 @@ public record UpdateSchedule(Unit unit, long frequency, long start) {
 
     /**
      * This schedule, starting after a fraction of a training run of {@code totalUnits} epochs or iterations:
-     * {@code start = floor(fraction · totalUnits)}. Starting a simple average at mid-run (0.5) closed most of its
-     * gap to plain training in our benchmark.
+     * {@code start = floor(fraction · totalUnits)}. Started at mid-run (0.5), a simple average was level with plain
+     * training in our benchmark (docs/BENCHMARK.md), where one started after 99 iterations lost 1.2 points on a model
+     * that was still improving.
      *
      * @param fraction   the fraction of training before averaging starts, in {@code [0, 1)}
      * @param totalUnits the planned length of training in this schedule's unit, {@code ≥ 1}
