@@ -4,24 +4,12 @@ import java.io.File;
 import java.io.IOException;
 import java.io.Serial;
 import java.io.Serializable;
-import java.lang.ref.WeakReference;
-import java.nio.file.Files;
-import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Set;
-import java.util.zip.ZipFile;
-import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.optimize.api.BaseTrainingListener;
-import org.deeplearning4j.util.ModelSerializer;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Weight averaging for DL4J: a {@code TrainingListener} that keeps a moving average of a network's weights while it
@@ -81,25 +69,13 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     @Serial
     private static final long serialVersionUID = 2L;
 
-    private static final Logger log = LoggerFactory.getLogger(EmaListener.class);
-
-    /** Consecutive skipped updates between two WARN summaries once training has diverged. */
-    static final int SKIP_SUMMARY_EVERY = 100;
-
-    static final String WORKER_RECIPE = "Averagers do not work as listeners of ParallelWrapper or Spark workers: "
-            + "the workers train replicas of the network and their events never reach the master network. Keep the "
-            + "EmaListener off wrapper.setListeners/sparkNet.setListeners and call ema.update(net) on the master "
-            + "(driver) network after each wrapper.fit(...) or sparkNet.fit(...); see the README, 'Scale-out'.";
-
     private final EmaConfig config;
 
-    private WeakReference<Model> network;
-    private ParameterLayout layout;
-    private RunningAverage state;
-    private boolean constrained;
-    private long generationSeen = -1;
+    /** Null until the first update binds the listener (or a restore creates it bound). */
+    private NetworkBinding binding;
+    private RunningAverage average;
+    /** A snapshot deferred until DL4J has applied the layer constraints of its iteration (shadow mode), or 0. */
     private long pendingStep;
-    private long skipStreakStart;
 
     private EmaListener(EmaConfig config) {
         this.config = config;
@@ -163,7 +139,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         return builder(AveragingRule.exponential(decay)).everyIteration().shadow();
     }
 
-    // ---------------------------------------------------------------- restore
+    // ---------------------------------------------------------------- saving and restoring
 
     /**
      * The averager saved in a model zip, attached to {@code net}, the network loaded from the same file
@@ -179,7 +155,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      *                                  {@code net} (the message says what differs)
      */
     public static EmaListener restore(File modelZip, Model net) throws IOException {
-        return restore(modelZip, net, RestoreOptions.defaults());
+        return SavedStates.restore(modelZip, net, RestoreOptions.defaults());
     }
 
     /**
@@ -195,23 +171,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      *                                  to {@code net}
      */
     public static EmaListener restore(File modelZip, Model net, RestoreOptions options) throws IOException {
-        if (options == null) {
-            throw new IllegalArgumentException("options should be RestoreOptions such as RestoreOptions.defaults() "
-                    + "(got: null)");
-        }
-        requireNetwork(net);
-        try (ZipFile zip = openZip(modelZip)) {
-            List<String> names = EmaState.names(zip);
-            String name = options.name();
-            if (name == null) {
-                if (names.size() != 1) {
-                    throw new IllegalArgumentException(noStateMessage(zip, modelZip, names));
-                }
-                name = names.get(0);
-            }
-            EmaState state = EmaState.read(zip, name, options.rule(), modelZip.toString());
-            return fromState(state, net, options.acceptsOtherWeights());
-        }
+        return SavedStates.restore(modelZip, net, options);
     }
 
     /**
@@ -225,14 +185,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      * @throws IllegalArgumentException as {@link #restore(File, Model)}
      */
     public static List<EmaListener> restoreAll(File modelZip, Model net) throws IOException {
-        requireNetwork(net);
-        List<EmaListener> restored = new ArrayList<>();
-        try (ZipFile zip = openZip(modelZip)) {
-            for (String name : EmaState.names(zip)) {
-                restored.add(fromState(EmaState.read(zip, name, null, modelZip.toString()), net, false));
-            }
-        }
-        return restored;
+        return SavedStates.restoreAll(modelZip, net);
     }
 
     /**
@@ -246,60 +199,71 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      * @throws IllegalArgumentException if an argument is null or the state does not belong to {@code net}
      */
     public static EmaListener fromState(EmaState state, Model net, boolean acceptOtherWeights) {
-        if (state == null) {
-            throw new IllegalArgumentException("state should be an EmaState (got: null)");
-        }
-        requireNetwork(net);
-        ParameterLayout here = ParameterLayout.of(net);
-        if (state.layout() != null) {
-            String difference = here.differenceFrom(state.layout());
-            if (difference != null) {
-                throw new IllegalArgumentException("averaging state '" + state.config().name() + "' does not fit "
-                        + describe(net) + ": " + difference + ". A state is restored only into a network of the "
-                        + "architecture it was saved with.");
-            }
-        }
-        if (!acceptOtherWeights && state.weightsDigest() != null
-                && !state.weightsDigest().equals(ParameterLayout.digest(net.params()))) {
-            throw new IllegalArgumentException("averaging state '" + state.config().name() + "' was saved with "
-                    + "other weights than " + describe(net) + " holds (the state was saved at the network's epoch "
-                    + state.networkEpoch() + ", iteration " + state.networkIteration() + "; this network is at "
-                    + "epoch " + epochCount(net) + ", iteration " + iterationCount(net) + "). Averaging on would "
-                    + "mix two unrelated runs. Restore into the network loaded from the same file, or pass "
-                    + "RestoreOptions.defaults().acceptOtherWeights() to carry the average over on purpose.");
-        }
+        return SavedStates.attach(state, net, acceptOtherWeights);
+    }
+
+    /** A listener bound to {@code net} that continues {@code state} with {@code savedAverage}; checks done. */
+    static EmaListener resumed(EmaState state, INDArray savedAverage, Model net, ParameterLayout layout) {
         EmaListener listener = new EmaListener(state.config());
-        INDArray average = state.average() == null ? null : detachedCopy(state.average());
-        listener.attach(net, here, average, true);
-        listener.state.snapshots = state.snapshots();
-        listener.state.lastStep = state.lastStep();
-        listener.state.skippedUpdates = state.skippedUpdates();
+        listener.bindTo(net, layout, true);
+        listener.average.resume(savedAverage, state.snapshots(), state.lastStep(), state.skippedUpdates());
         return listener;
     }
 
-    private static ZipFile openZip(File modelZip) throws IOException {
+    /**
+     * Saves the state into a DL4J model zip, under {@code dl4j-ema/<name>/}, beside the network; saving again
+     * replaces it, and averagers with different names keep their own entries. Call it right after
+     * {@code ModelSerializer.writeModel(net, file, true)} (the state records a digest of the network's current
+     * weights, and {@link #restore(File, Model)} refuses a network holding others), or use
+     * {@link #save(Model, File, EmaListener...)} to write both at once. The zip is replaced atomically: on any
+     * failure (a full disk, a killed process) the file is exactly as it was.
+     *
+     * @param modelZip an existing model file written by {@code ModelSerializer}
+     * @throws IOException              if the file cannot be read or rewritten; it is then unchanged
+     * @throws IllegalArgumentException if the file does not exist
+     * @throws IllegalStateException    if an average is swapped into the network: the model written now would hold
+     *                                  an average as its training weights; close the swap first
+     */
+    public void saveTo(File modelZip) throws IOException {
         if (modelZip == null || !modelZip.isFile()) {
-            throw new IllegalArgumentException("model file should be an existing DL4J model zip (got: " + modelZip
-                    + ")");
+            throw new IllegalArgumentException("model file should be an existing DL4J model zip written by "
+                    + "ModelSerializer.writeModel (got: " + modelZip + ")");
         }
-        return new ZipFile(modelZip);
+        SavedStates.saveInto(modelZip, stateForSaving(null));
     }
 
-    private static String noStateMessage(ZipFile zip, File modelZip, List<String> names) {
-        if (!names.isEmpty()) {
-            return modelZip + " holds " + names.size() + " averaging states " + names + ": pick one with "
-                    + "RestoreOptions.named(name), or restore them all with EmaListener.restoreAll(file, net)";
+    /**
+     * Writes the network and the states of the given averagers into one model zip, atomically: DL4J's model entries
+     * with the updater state (so that training resumes exactly), and each averager under its name. Resume with
+     * {@code MultiLayerNetwork.load(file, true)} (or {@code ComputationGraph.load}) and
+     * {@link #restoreAll(File, Model)}.
+     *
+     * @param net       the network
+     * @param modelZip  the file to write; replaced if it exists
+     * @param averagers averagers bound to {@code net} (or not yet bound)
+     * @throws IOException              if the file cannot be written; an existing file is then unchanged
+     * @throws IllegalArgumentException if an argument is null, two averagers share a name, or one averages another
+     *                                  network
+     * @throws IllegalStateException    if an average is swapped into the network
+     */
+    public static void save(Model net, File modelZip, EmaListener... averagers) throws IOException {
+        SavedStates.save(net, modelZip, averagers);
+    }
+
+    /**
+     * The state to save beside {@code net} (or beside the bound network if null).
+     *
+     * @throws IllegalStateException if a swap is open on the network, or {@code net} is another network
+     */
+    synchronized EmaState stateForSaving(Model net) {
+        if (net != null) {
+            bind(net, false);
         }
-        if (zip.getEntry(EmaState.LEGACY_ENTRY) != null) {
-            return modelZip + " holds an averaging state in the format of dl4j-ema builds before 0.1.0 (a "
-                    + "Java-serialized object, " + EmaState.LEGACY_ENTRY + "), which is no longer read: "
-                    + "deserializing a file one received can run arbitrary code. It cannot be converted by this "
-                    + "version: with the build that wrote it, save the averaged network (ema.averagedCopy(net)) as a "
-                    + "model of its own, or start a new average here.";
+        Model bound = binding == null ? null : binding.network();
+        if (bound != null) {
+            NetworkSlot.of(bound).refuseSaveWhileSwapped(bound);
         }
-        return modelZip + " holds no averaging state (no entry " + EmaState.ZIP_FOLDER + "<name>/state.properties);"
-                + " save one with ema.saveTo(file) after ModelSerializer.writeModel(...), or with "
-                + "EmaListener.save(net, file, ema)";
+        return state();
     }
 
     // ---------------------------------------------------------------- callbacks
@@ -307,8 +271,8 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     /** Refuses to start an epoch while an average is swapped into the network (before anything trains). */
     @Override
     public void onEpochStart(Model model) {
-        if (isNetwork(model)) {
-            refuseWorkerThread();
+        if (NetworkBinding.isNetwork(model)) {
+            WorkerMisuse.refuseWorkerThread(label());
             NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
         }
     }
@@ -319,9 +283,9 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      */
     @Override
     public void onEpochEnd(Model model) {
-        if (isNetwork(model)) {
+        if (NetworkBinding.isNetwork(model)) {
             synchronized (this) {
-                refuseWorkerThread();
+                WorkerMisuse.refuseWorkerThread(label());
                 flushPending(model);
                 if (config.schedule().unit() == UpdateSchedule.Unit.EPOCH) {
                     unitEnded(model, 0, 0);
@@ -336,9 +300,9 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      */
     @Override
     public void iterationDone(Model model, int iteration, int epoch) {
-        if (config.schedule().unit() == UpdateSchedule.Unit.ITERATION && isNetwork(model)) {
+        if (config.schedule().unit() == UpdateSchedule.Unit.ITERATION && NetworkBinding.isNetwork(model)) {
             synchronized (this) {
-                refuseWorkerThread();
+                WorkerMisuse.refuseWorkerThread(label());
                 flushPending(model);
                 unitEnded(model, iteration, epoch);
             }
@@ -352,7 +316,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      */
     @Override
     public void onGradientCalculation(Model model) {
-        if (isNetwork(model)) {
+        if (NetworkBinding.isNetwork(model)) {
             NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
             if (pendingStep > 0) {
                 synchronized (this) {
@@ -362,17 +326,22 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         }
     }
 
+    /**
+     * One epoch or iteration ended: a snapshot if the schedule says so. DL4J applies layer constraints only after
+     * {@code iterationDone}, so a per-iteration snapshot of a constrained network is deferred to the next event in
+     * shadow mode (training stays untouched) and taken after applying the constraints in write-back mode.
+     */
     private void unitEnded(Model model, int iteration, int epoch) {
         bind(model, true);
-        long step = state.lastStep + 1;
+        long step = average.lastStep() + 1;
         if (!config.schedule().isDue(step)) {
-            state.lastStep = step;
+            average.pass(step);
             return;
         }
-        if (constrained && config.schedule().unit() == UpdateSchedule.Unit.ITERATION) {
+        if (binding.constrained() && config.schedule().unit() == UpdateSchedule.Unit.ITERATION) {
             if (config.mode() == AverageMode.SHADOW) {
                 pendingStep = step;
-                state.lastStep = step;
+                average.pass(step);
                 return;
             }
             NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
@@ -390,7 +359,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     }
 
     private void flushPending() {
-        Model bound = network == null ? null : network.get();
+        Model bound = binding == null ? null : binding.network();
         if (bound != null) {
             flushPending(bound);
         }
@@ -413,7 +382,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      * @throws NonFiniteParametersException under {@link NonFinitePolicy#FAIL} if the parameters hold NaN/infinity
      */
     public synchronized boolean update(Model model) {
-        return update(model, (state == null ? 0 : state.lastStep) + 1);
+        return update(model, (average == null ? 0 : average.lastStep()) + 1);
     }
 
     /**
@@ -438,65 +407,13 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     }
 
     private boolean snapshot(Model model, long step) {
-        NetworkSlot slot = NetworkSlot.of(model);
-        slot.refuseUpdateWhileSwapped(this);
-        double decay = 0.0;
-        if (state.snapshots > 0) {
-            decay = config.rule().decay(state.snapshots, step);
-            if (!(decay >= 0.0 && decay <= 1.0)) {
-                throw new IllegalStateException("averaging rule " + config.rule() + " returned decay " + decay
-                        + " for snapshot " + (state.snapshots + 1) + " at step " + step
-                        + "; a decay should be in [0, 1]. Nothing was changed.");
-            }
-        }
-        INDArray[] params = paramViews(model, slot);
-        INDArray[] snapshot = state.snapshotOf(params);
-        long nonFinite = RunningAverage.countNonFinite(snapshot);
-        if (nonFinite > 0) {
-            skip(nonFinite, step);
-            return false;
-        }
-        if (state.consecutiveSkips > 0) {
-            log.info("Averaging '{}' resumed at step {} after {} skipped update(s)", config.name(), step,
-                    state.consecutiveSkips);
-        }
-        state.add(snapshot, config.mode().placeInto(params), state.snapshots == 0 ? model.params() : null, decay);
-        state.lastStep = step;
-        if (state.snapshots == 1) {
-            log.info("Started averaging {} parameters of a {} at step {}: {}", state.selectedLength(),
-                    model.getClass().getSimpleName(), step, config);
-        }
-        return true;
+        NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
+        return average.update(binding.views(model), step, "a " + model.getClass().getSimpleName());
     }
 
     /** @return the number of WARN lines logged for skipped updates so far (for tests of the rate limit) */
     synchronized long skipWarnings() {
-        return state == null ? 0 : state.skipWarnings;
-    }
-
-    private void skip(long nonFinite, long step) {
-        String what = nonFinite + " NaN or infinite parameter value(s) at step " + step
-                + "; the network and the average are unchanged";
-        if (config.nonFinite() == NonFinitePolicy.FAIL) {
-            throw new NonFiniteParametersException(what + ". Lower the learning rate or clip gradients; "
-                    + "NonFinitePolicy.SKIP skips such updates instead");
-        }
-        state.skippedUpdates++;
-        state.consecutiveSkips++;
-        state.lastStep = step;
-        if (state.consecutiveSkips == 1) {
-            skipStreakStart = step;
-            state.skipWarnings++;
-            log.warn("Skipped averaging update of '{}': {} ({} skipped so far; further skips in a row are "
-                    + "summarised every {})", config.name(), what, state.skippedUpdates, SKIP_SUMMARY_EVERY);
-        } else if (state.consecutiveSkips % SKIP_SUMMARY_EVERY == 0) {
-            state.skipWarnings++;
-            log.warn("Skipped averaging update of '{}': the last {} updates in a row were all skipped ({} in all): "
-                    + "the parameters have held NaN or infinite values since step {}, so training has diverged. "
-                    + "The average still holds the weights from before step {}. Lower the learning rate or clip "
-                    + "gradients.", config.name(), state.consecutiveSkips, state.skippedUpdates, skipStreakStart,
-                    skipStreakStart);
-        }
+        return average == null ? 0 : average.skipWarnings();
     }
 
     // ---------------------------------------------------------------- access to the average
@@ -514,9 +431,9 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     public synchronized INDArray averagedParams(Model model) {
         bind(model, false);
         flushPending(model);
-        INDArray result = detachedCopy(model.params());
-        if (state != null && state.average() != null) {
-            state.writeInto(NetworkSlot.slice(result, state.ranges()));
+        INDArray result = SavedStates.detachedCopy(model.params());
+        if (average != null && average.average() != null) {
+            average.writeInto(NetworkSlot.slice(result, average.ranges()));
         }
         return result;
     }
@@ -537,13 +454,12 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     public synchronized AverageSwap swapIn(Model model) {
         bind(model, false);
         flushPending(model);
-        if (state == null || state.average() == null) {
+        if (average == null || average.average() == null) {
             return () -> { };
         }
-        NetworkSlot slot = NetworkSlot.of(model);
-        INDArray[] params = paramViews(model, slot);
-        RunningAverage average = state;
-        return slot.open(model, this, () -> average.writeInto(params));
+        INDArray[] params = binding.views(model);
+        RunningAverage held = average;
+        return NetworkSlot.of(model).open(model, this, () -> held.writeInto(params));
     }
 
     /**
@@ -585,18 +501,18 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     /** @return the number of snapshots in the average, 0 before the first update */
     public synchronized long snapshotCount() {
         flushPending();
-        return state == null ? 0 : state.snapshots;
+        return average == null ? 0 : average.snapshots();
     }
 
     /** @return the listener's own 1-based count of the last epoch or iteration it saw (or manual step), 0 if none */
     public synchronized long lastStep() {
-        return state == null ? 0 : state.lastStep;
+        return average == null ? 0 : average.lastStep();
     }
 
     /** @return the number of updates skipped because the parameters held NaN or infinite values */
     public synchronized long skippedUpdates() {
         flushPending();
-        return state == null ? 0 : state.skippedUpdates;
+        return average == null ? 0 : average.skippedUpdates();
     }
 
     /**
@@ -607,91 +523,16 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      */
     public synchronized EmaState state() {
         flushPending();
-        Model bound = network == null ? null : network.get();
-        if (state == null) {
+        if (average == null) {
             return new EmaState(config, null, null, 0, 0, 0, null, -1, -1);
         }
-        return new EmaState(config, layout, state.average() == null ? null : detachedCopy(state.average()),
-                state.snapshots, state.lastStep, state.skippedUpdates,
+        Model bound = binding.network();
+        return new EmaState(config, binding.layout(),
+                average.average() == null ? null : SavedStates.detachedCopy(average.average()),
+                average.snapshots(), average.lastStep(), average.skippedUpdates(),
                 bound == null ? null : ParameterLayout.digest(bound.params()),
-                bound == null ? -1 : epochCount(bound), bound == null ? -1 : iterationCount(bound));
-    }
-
-    /**
-     * Saves the state into a DL4J model zip, under {@code dl4j-ema/<name>/}, beside the network; saving again
-     * replaces it, and averagers with different names keep their own entries. Call it right after
-     * {@code ModelSerializer.writeModel(net, file, true)} (the state records a digest of the network's current
-     * weights, and {@link #restore(File, Model)} refuses a network holding others), or use
-     * {@link #save(Model, File, EmaListener...)} to write both at once. The zip is replaced atomically: on any
-     * failure (a full disk, a killed process) the file is exactly as it was.
-     *
-     * @param modelZip an existing model file written by {@code ModelSerializer}
-     * @throws IOException              if the file cannot be read or rewritten; it is then unchanged
-     * @throws IllegalArgumentException if the file does not exist
-     * @throws IllegalStateException    if an average is swapped into the network: the model written now would hold
-     *                                  an average as its training weights; close the swap first
-     */
-    public void saveTo(File modelZip) throws IOException {
-        if (modelZip == null || !modelZip.isFile()) {
-            throw new IllegalArgumentException("model file should be an existing DL4J model zip written by "
-                    + "ModelSerializer.writeModel (got: " + modelZip + ")");
-        }
-        EmaState snapshot = stateForSaving();
-        String folder = EmaState.folder(config.name());
-        ModelZip.rewrite(modelZip, entry -> entry.startsWith(folder), snapshot::writeTo);
-    }
-
-    /**
-     * Writes the network and the states of the given averagers into one model zip, atomically: DL4J's model entries
-     * with the updater state (so that training resumes exactly), and each averager under its name. Resume with
-     * {@code MultiLayerNetwork.load(file, true)} (or {@code ComputationGraph.load}) and
-     * {@link #restoreAll(File, Model)}.
-     *
-     * @param net       the network
-     * @param modelZip  the file to write; replaced if it exists
-     * @param averagers averagers bound to {@code net} (or not yet bound)
-     * @throws IOException              if the file cannot be written; an existing file is then unchanged
-     * @throws IllegalArgumentException if an argument is null, two averagers share a name, or one averages another
-     *                                  network
-     * @throws IllegalStateException    if an average is swapped into the network
-     */
-    public static void save(Model net, File modelZip, EmaListener... averagers) throws IOException {
-        requireNetwork(net);
-        if (modelZip == null || averagers == null) {
-            throw new IllegalArgumentException("file and averagers should be given (got: " + modelZip + ", "
-                    + (averagers == null ? "null" : averagers.length + " averagers") + ")");
-        }
-        List<EmaState> states = new ArrayList<>();
-        Set<String> names = new LinkedHashSet<>();
-        for (EmaListener ema : averagers) {
-            if (ema == null || !names.add(ema.name())) {
-                throw new IllegalArgumentException("averagers should be distinct and named distinctly (got: "
-                        + (ema == null ? "null" : "a second averager named '" + ema.name() + "'") + ")");
-            }
-            ema.bind(net, false);
-            states.add(ema.stateForSaving());
-        }
-        NetworkSlot.of(net).refuseSaveWhileSwapped(net);
-        File parent = modelZip.getAbsoluteFile().getParentFile();
-        File model = File.createTempFile("." + modelZip.getName() + ".", ".model.tmp", parent);
-        try {
-            ModelSerializer.writeModel(net, model, true);
-            ModelZip.rebuild(model, modelZip, entry -> entry.startsWith(EmaState.ZIP_FOLDER), zip -> {
-                for (EmaState s : states) {
-                    s.writeTo(zip);
-                }
-            });
-        } finally {
-            Files.deleteIfExists(model.toPath());
-        }
-    }
-
-    private synchronized EmaState stateForSaving() {
-        Model bound = network == null ? null : network.get();
-        if (bound != null) {
-            NetworkSlot.of(bound).refuseSaveWhileSwapped(bound);
-        }
-        return state();
+                bound == null ? -1 : NetworkBinding.epochCount(bound),
+                bound == null ? -1 : NetworkBinding.iterationCount(bound));
     }
 
     /**
@@ -701,125 +542,36 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      */
     @Override
     public String toString() {
-        return "EmaListener{" + config + ", snapshots=" + (state == null ? 0 : state.snapshots) + "}";
+        return "EmaListener{" + config + ", snapshots=" + (average == null ? 0 : average.snapshots()) + "}";
     }
 
-    // ---------------------------------------------------------------- binding and checks
+    // ---------------------------------------------------------------- binding
 
     /**
      * Checks the network and, with {@code forUpdate}, binds to it. Writes nothing that a failure could undo. Only
      * updates bind: reading the average from an unbound listener leaves it unbound.
      */
     private void bind(Model model, boolean forUpdate) {
-        if (network != null && model != null && network.get() == model) {
+        if (binding != null && binding.isFor(model)) {
             return;
         }
-        requireNetwork(model);
-        if (network != null) {
-            Model bound = network.get();
-            if (bound == null) {
-                throw new IllegalStateException("the network " + this + " averaged has been garbage-collected; "
-                        + "a listener averages one network: create a new one for " + describe(model));
-            }
-            throw new IllegalStateException("this EmaListener ('" + config.name() + "') averages " + describe(bound)
-                    + " and was called with another network, " + describe(model) + ". One listener averages one "
-                    + "network: create an EmaListener per network. " + WORKER_RECIPE);
+        NetworkBinding.require(model);
+        if (binding != null) {
+            throw binding.otherNetwork(model, label());
         }
         if (forUpdate) {
-            attach(model, ParameterLayout.of(model), null, false);
+            bindTo(model, ParameterLayout.of(model), false);
         }
     }
 
-    private void attach(Model model, ParameterLayout here, INDArray average, boolean restoring) {
-        long[] ranges = config.selection().resolve(model.paramTable(), model.params());
-        NetworkSlot.of(model).register(config.name(), this, restoring);
-        layout = here;
-        state = new RunningAverage(ranges, here.type(), average);
-        constrained = hasConstraints(model);
-        network = new WeakReference<>(model);
+    private void bindTo(Model model, ParameterLayout layout, boolean restoring) {
+        NetworkBinding bound = NetworkBinding.bind(model, layout, config, this, restoring);
+        average = new RunningAverage(config, bound.ranges(), layout.length(), layout.type());
+        binding = bound;
     }
 
-    /** The cached parameter views; re-checks the layout if the network's buffer was replaced since last time. */
-    private INDArray[] paramViews(Model model, NetworkSlot slot) {
-        INDArray[] views = slot.views(model, state.ranges());
-        long generation = slot.generation();
-        if (generation != generationSeen) {
-            String difference = ParameterLayout.of(model).differenceFrom(layout);
-            if (difference != null) {
-                throw new IllegalStateException("the parameters of " + describe(model) + " changed while averaging: "
-                        + difference + ". The parameter layout may not change; create a new listener for the new "
-                        + "network. Nothing was changed.");
-            }
-            generationSeen = generation;
-        }
-        return views;
-    }
-
-    private static void requireNetwork(Model model) {
-        if (!isNetwork(model)) {
-            throw new IllegalArgumentException("network should be a MultiLayerNetwork or ComputationGraph (got: "
-                    + (model == null ? "null" : model.getClass().getName()) + ")");
-        }
-        INDArray params = model.params();
-        if (params == null || params.length() == 0) {
-            throw new IllegalStateException(describe(model) + " has no parameters: call init() on it before "
-                    + "training or averaging");
-        }
-    }
-
-    private static boolean isNetwork(Model model) {
-        return model instanceof MultiLayerNetwork || model instanceof ComputationGraph;
-    }
-
-    private static boolean hasConstraints(Model model) {
-        Layer[] layers = model instanceof MultiLayerNetwork mln ? mln.getLayers()
-                : ((ComputationGraph) model).getLayers();
-        for (Layer layer : layers) {
-            List<?> constraints = layer.conf() == null || layer.conf().getLayer() == null ? null
-                    : layer.conf().getLayer().getConstraints();
-            if (constraints != null && !constraints.isEmpty()) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /**
-     * Fails loudly when a ParallelWrapper worker thread calls this listener: the workers train replicas, so an
-     * average taken there is not the master network's. Logged once at ERROR, thrown every time.
-     */
-    private void refuseWorkerThread() {
-        Thread thread = Thread.currentThread();
-        if (thread.getName().startsWith("ParallelWrapper training thread")
-                || thread.getClass().getName().startsWith("org.deeplearning4j.parallelism.")) {
-            IllegalStateException e = new IllegalStateException("EmaListener '" + config.name() + "' was called "
-                    + "on a ParallelWrapper worker thread (" + thread.getName() + "). "
-                    + WORKER_RECIPE);
-            WorkerMisuse.report(e);
-            throw e;
-        }
-    }
-
-    private static int epochCount(Model model) {
-        return model instanceof MultiLayerNetwork mln ? mln.getEpochCount()
-                : ((ComputationGraph) model).getEpochCount();
-    }
-
-    private static int iterationCount(Model model) {
-        return model instanceof MultiLayerNetwork mln ? mln.getIterationCount()
-                : ((ComputationGraph) model).getIterationCount();
-    }
-
-    private static String describe(Model model) {
-        return model.getClass().getSimpleName() + "@" + Integer.toHexString(System.identityHashCode(model));
-    }
-
-    private static INDArray detachedCopy(INDArray source) {
-        INDArray copy;
-        try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-            copy = Nd4j.createUninitialized(source.dataType(), source.length());
-        }
-        return copy.assign(source.reshape(source.length()));
+    private String label() {
+        return "EmaListener '" + config.name() + "'";
     }
 
     /**

@@ -19,6 +19,12 @@ final class WorkerMisuse extends BaseTrainingListener implements Serializable {
     @Serial
     private static final long serialVersionUID = 1L;
 
+    /** What to do instead, said by every error about an averager on a worker. */
+    static final String RECIPE = "Averagers do not work as listeners of ParallelWrapper or Spark workers: "
+            + "the workers train replicas of the network and their events never reach the master network. Keep the "
+            + "EmaListener off wrapper.setListeners/sparkNet.setListeners and call ema.update(net) on the master "
+            + "(driver) network after each wrapper.fit(...) or sparkNet.fit(...); see the README, 'Scale-out'.";
+
     private static final Logger log = LoggerFactory.getLogger(EmaListener.class);
     private static final AtomicBoolean REPORTED = new AtomicBoolean();
 
@@ -26,6 +32,24 @@ final class WorkerMisuse extends BaseTrainingListener implements Serializable {
 
     WorkerMisuse(String listener) {
         this.listener = listener;
+    }
+
+    /**
+     * Fails loudly when a ParallelWrapper worker thread calls an averager: the workers train replicas, so an average
+     * taken there is not the master network's. Logged once at ERROR, thrown every time.
+     *
+     * @param averager the averager, for the message
+     * @throws IllegalStateException on a worker thread
+     */
+    static void refuseWorkerThread(Object averager) {
+        Thread thread = Thread.currentThread();
+        if (thread.getName().startsWith("ParallelWrapper training thread")
+                || thread.getClass().getName().startsWith("org.deeplearning4j.parallelism.")) {
+            IllegalStateException e = new IllegalStateException(averager + " was called on a ParallelWrapper worker "
+                    + "thread (" + thread.getName() + "). " + RECIPE);
+            report(e);
+            throw e;
+        }
     }
 
     /** Logs the first misuse in this JVM at ERROR; later ones are only thrown. */
@@ -38,7 +62,7 @@ final class WorkerMisuse extends BaseTrainingListener implements Serializable {
     private void fail() {
         IllegalStateException e = new IllegalStateException("a serialized copy of " + listener + " received a "
                 + "training event, so it was shipped to a worker (Spark's setListeners serializes listeners to the "
-                + "workers). " + EmaListener.WORKER_RECIPE);
+                + "workers). " + RECIPE);
         report(e);
         throw e;
     }

@@ -66,14 +66,14 @@ class PrecisionTest {
         int n = 37;
         INDArray params = Nd4j.zeros(type, n);
         INDArray[] views = {params};
-        RunningAverage average = new RunningAverage(new long[] {0, n}, type, null);
+        RunningAverage average = new RunningAverage(EmaListener.exponential(decay).config(), new long[] {0, n}, n,
+                type);
         double reference = 0;
         for (int t = 0; t < UPDATES; t++) {
             params.assign(0.37 - 0.07 * t / (UPDATES - 1));
             double held = params.getDouble(0);
             reference = t == 0 ? held : decay * reference + (1 - decay) * held;
-            INDArray[] snapshot = average.snapshotOf(views);
-            average.add(snapshot, null, params, t == 0 ? 0.0 : decay);
+            average.update(views, t + 1, "a bare vector");
         }
         INDArray master = average.average();
         assertEquals(RunningAverage.averageType(type), master.dataType(), "the average's type");
