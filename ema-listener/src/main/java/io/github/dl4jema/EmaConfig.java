@@ -14,9 +14,12 @@ import java.util.regex.Pattern;
  * @param mode      write-back or shadow; default {@link AverageMode#SHADOW}
  * @param selection which parameters; default {@link ParameterSelection#all()}
  * @param nonFinite what an update does with NaN/infinite parameters; default {@link NonFinitePolicy#SKIP}
+ * @param scoreOnAverage whether the network holds the average between an epoch's end and the next epoch's start, so
+ *                  that whatever scores the epoch sees the average; default false (see
+ *                  {@link EmaListener.Builder#scoreOnAverage()})
  */
 public record EmaConfig(String name, AveragingRule rule, UpdateSchedule schedule, AverageMode mode,
-                        ParameterSelection selection, NonFinitePolicy nonFinite) {
+                        ParameterSelection selection, NonFinitePolicy nonFinite, boolean scoreOnAverage) {
 
     /** The default schedule: every epoch. */
     public static final UpdateSchedule DEFAULT_SCHEDULE = UpdateSchedule.DEFAULT;
@@ -26,6 +29,8 @@ public record EmaConfig(String name, AveragingRule rule, UpdateSchedule schedule
     public static final ParameterSelection DEFAULT_SELECTION = ParameterSelection.all();
     /** The default policy for NaN/infinite parameters: skip the update, log a warning and count it. */
     public static final NonFinitePolicy DEFAULT_NON_FINITE = NonFinitePolicy.SKIP;
+    /** By default the network holds its training weights between epochs: scoring sees the training weights. */
+    public static final boolean DEFAULT_SCORE_ON_AVERAGE = false;
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
@@ -81,6 +86,7 @@ public record EmaConfig(String name, AveragingRule rule, UpdateSchedule schedule
         p.setProperty("mode", mode.name());
         p.setProperty("selection", selection.encode());
         p.setProperty("nonFinite", nonFinite.name());
+        p.setProperty("scoreOnAverage", Boolean.toString(scoreOnAverage));
     }
 
     static EmaConfig readFrom(Properties p, AveragingRule customRule, String where) {
@@ -108,7 +114,8 @@ public record EmaConfig(String name, AveragingRule rule, UpdateSchedule schedule
                     Long.parseLong(p.getProperty("schedule.start")));
             return new EmaConfig(name, rule, schedule, AverageMode.valueOf(p.getProperty("mode")),
                     ParameterSelection.decode(p.getProperty("selection")),
-                    NonFinitePolicy.valueOf(p.getProperty("nonFinite")));
+                    NonFinitePolicy.valueOf(p.getProperty("nonFinite")),
+                    Boolean.parseBoolean(p.getProperty("scoreOnAverage", "false")));
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("averaging state '" + name + "' in " + where + " has a malformed "
                     + "configuration: " + e.getMessage(), e);
@@ -118,6 +125,6 @@ public record EmaConfig(String name, AveragingRule rule, UpdateSchedule schedule
     @Override
     public String toString() {
         return "name=" + name + ", rule=" + rule + ", schedule=" + schedule + ", mode=" + mode + ", parameters="
-                + selection + ", nonFinite=" + nonFinite;
+                + selection + ", nonFinite=" + nonFinite + (scoreOnAverage ? ", scoreOnAverage" : "");
     }
 }

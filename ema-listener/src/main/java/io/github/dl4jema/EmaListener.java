@@ -76,6 +76,13 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     private RunningAverage average;
     /** A snapshot deferred until DL4J has applied the layer constraints of its iteration (shadow mode), or 0. */
     private long pendingStep;
+    /** The average swapped in at the last epoch end for scoring ({@link Builder#scoreOnAverage()}), or null. */
+    private AverageSwap scoringSwap;
+    /** The last epoch end and iteration handled ({@link #eventKey}), and whether ahead of DL4J's own call. */
+    private long epochEndSeen = Long.MIN_VALUE;
+    private long iterationSeen = Long.MIN_VALUE;
+    private boolean epochEndEarly;
+    private boolean iterationEarly;
 
     private EmaListener(EmaConfig config) {
         this.config = config;
@@ -91,6 +98,28 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
      */
     public static Builder builder(AveragingRule rule) {
         return new Builder(rule);
+    }
+
+    /**
+     * A builder that starts from an existing configuration, such as {@code other.config()} or a saved state's
+     * ({@code state.config()}): every option as it is there, each one open to change.
+     *
+     * @param config the configuration to start from
+     * @return a builder
+     * @throws IllegalArgumentException if {@code config} is null
+     */
+    public static Builder from(EmaConfig config) {
+        if (config == null) {
+            throw new IllegalArgumentException("config should be an EmaConfig such as ema.config() (got: null)");
+        }
+        Builder builder = new Builder(config.rule());
+        builder.name = config.name();
+        builder.schedule = config.schedule();
+        builder.mode = config.mode();
+        builder.selection = config.selection();
+        builder.nonFinite = config.nonFinite();
+        builder.scoreOnAverage = config.scoreOnAverage();
+        return builder;
     }
 
     /**
@@ -229,36 +258,33 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
             throw new IllegalArgumentException("model file should be an existing DL4J model zip written by "
                     + "ModelSerializer.writeModel (got: " + modelZip + ")");
         }
-        SavedStates.saveInto(modelZip, stateForSaving(null));
+        SavedStates.saveInto(modelZip, stateForSaving());
     }
 
     /**
      * Writes the network and the states of the given averagers into one model zip, atomically: DL4J's model entries
      * with the updater state (so that training resumes exactly), and each averager under its name. Resume with
      * {@code MultiLayerNetwork.load(file, true)} (or {@code ComputationGraph.load}) and
-     * {@link #restoreAll(File, Model)}.
+     * {@link #restoreAll(File, Model)}. While an average is swapped into the network (a swap, or the epoch-end swap of
+     * {@link Builder#scoreOnAverage()}), the file gets the training weights beneath it, as a resumed run needs.
      *
      * @param net       the network
      * @param modelZip  the file to write; replaced if it exists
      * @param averagers averagers bound to {@code net} (or not yet bound)
      * @throws IOException              if the file cannot be written; an existing file is then unchanged
-     * @throws IllegalArgumentException if an argument is null, two averagers share a name, or one averages another
-     *                                  network
-     * @throws IllegalStateException    if an average is swapped into the network
+     * @throws IllegalArgumentException if an argument is null or two averagers share a name
+     * @throws IllegalStateException    if an averager averages another network
      */
     public static void save(Model net, File modelZip, EmaListener... averagers) throws IOException {
         SavedStates.save(net, modelZip, averagers);
     }
 
     /**
-     * The state to save beside {@code net} (or beside the bound network if null).
+     * The state to save beside the bound network.
      *
-     * @throws IllegalStateException if a swap is open on the network, or {@code net} is another network
+     * @throws IllegalStateException if a swap is open on the network
      */
-    synchronized EmaState stateForSaving(Model net) {
-        if (net != null) {
-            bind(net, false);
-        }
+    private synchronized EmaState stateForSaving() {
         Model bound = binding == null ? null : binding.network();
         if (bound != null) {
             NetworkSlot.of(bound).refuseSaveWhileSwapped(bound);
@@ -266,29 +292,56 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         return state();
     }
 
+    /**
+     * The state, after checking that this listener averages {@code net} (or is unbound).
+     *
+     * @throws IllegalStateException if it averages another network
+     */
+    synchronized EmaState stateOf(Model net) {
+        bind(net, false);
+        return state();
+    }
+
     // ---------------------------------------------------------------- callbacks
 
-    /** Refuses to start an epoch while an average is swapped into the network (before anything trains). */
+    /**
+     * Puts the training weights back if this listener swapped its average in for scoring at the last epoch end, then
+     * refuses to start an epoch while another average is swapped into the network (before anything trains).
+     */
     @Override
     public void onEpochStart(Model model) {
         if (NetworkBinding.isNetwork(model)) {
             WorkerMisuse.refuseWorkerThread(label());
-            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
+            synchronized (this) {
+                closeScoringSwap();
+            }
+            NetworkSlot.of(model).refuseTrainingWhileSwapped(label());
         }
     }
 
     /**
      * Takes a snapshot if the schedule counts epochs and this epoch is due; the epoch is the listener's own 1-based
-     * count of epoch ends it has seen.
+     * count of epoch ends it has seen. Then, with {@link Builder#scoreOnAverage()}, swaps the average in until the
+     * next epoch starts.
      */
     @Override
     public void onEpochEnd(Model model) {
         if (NetworkBinding.isNetwork(model)) {
             synchronized (this) {
+                long key = eventKey(model);
+                if (epochEndEarly && key == epochEndSeen) {
+                    epochEndEarly = false;
+                    return;
+                }
+                epochEndSeen = key;
+                epochEndEarly = false;
                 WorkerMisuse.refuseWorkerThread(label());
                 flushPending(model);
                 if (config.schedule().unit() == UpdateSchedule.Unit.EPOCH) {
                     unitEnded(model, 0, 0);
+                }
+                if (config.scoreOnAverage()) {
+                    openScoringSwap(model);
                 }
             }
         }
@@ -302,11 +355,79 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     public void iterationDone(Model model, int iteration, int epoch) {
         if (config.schedule().unit() == UpdateSchedule.Unit.ITERATION && NetworkBinding.isNetwork(model)) {
             synchronized (this) {
+                long key = eventKey(model);
+                if (iterationEarly && key == iterationSeen) {
+                    iterationEarly = false;
+                    return;
+                }
+                iterationSeen = key;
+                iterationEarly = false;
                 WorkerMisuse.refuseWorkerThread(label());
                 flushPending(model);
                 unitEnded(model, iteration, epoch);
             }
         }
+    }
+
+    /**
+     * Handles the epoch end DL4J is dispatching now, unless this listener has already handled it in this dispatch:
+     * {@link AverageCheckpoints} calls it before a checkpoint is written, so that the checkpoint holds the state after
+     * this epoch's update whatever the order of the listeners. DL4J's own call that follows is then ignored.
+     */
+    synchronized void epochEndBeforeCheckpoint(Model model) {
+        if (eventKey(model) != epochEndSeen) {
+            onEpochEnd(model);
+            epochEndEarly = true;
+        }
+    }
+
+    /** As {@link #epochEndBeforeCheckpoint(Model)}, for the iteration DL4J is dispatching now. */
+    synchronized void iterationBeforeCheckpoint(Model model, int iteration, int epoch) {
+        if (config.schedule().unit() == UpdateSchedule.Unit.ITERATION && eventKey(model) != iterationSeen) {
+            iterationDone(model, iteration, epoch);
+            iterationEarly = true;
+        }
+    }
+
+    /**
+     * What identifies one round of DL4J callbacks: the network's iteration and epoch counters, which DL4J changes
+     * only between rounds.
+     */
+    private static long eventKey(Model model) {
+        return ((long) NetworkBinding.iterationCount(model) << 32) | (NetworkBinding.epochCount(model) & 0xffffffffL);
+    }
+
+    private void openScoringSwap(Model model) {
+        closeScoringSwap();
+        if (average != null && average.average() != null) {
+            INDArray[] params = binding.views(model);
+            RunningAverage held = average;
+            scoringSwap = NetworkSlot.of(model).open(model, label(), () -> held.writeInto(params), true);
+        }
+    }
+
+    private void closeScoringSwap() {
+        if (scoringSwap != null) {
+            AverageSwap open = scoringSwap;
+            scoringSwap = null;
+            open.close();
+        }
+    }
+
+    /**
+     * Puts the training weights back into the network if this listener swapped its average in for scoring at the
+     * last epoch end ({@link Builder#scoreOnAverage()}); does nothing otherwise. After training with
+     * {@code scoreOnAverage()} the network holds the average until the next epoch starts: call this before
+     * {@code fit(DataSet)}, before writing the network with {@code ModelSerializer} to resume training from it, or to
+     * evaluate the training weights. The next epoch start does it by itself.
+     *
+     * @param model the network this listener averages
+     * @throws IllegalArgumentException if {@code model} is null or not a network
+     * @throws IllegalStateException    if the network is not the bound one
+     */
+    public synchronized void restoreTrainingWeights(Model model) {
+        bind(model, false);
+        closeScoringSwap();
     }
 
     /**
@@ -317,7 +438,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     @Override
     public void onGradientCalculation(Model model) {
         if (NetworkBinding.isNetwork(model)) {
-            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
+            NetworkSlot.of(model).refuseUpdateWhileSwapped(label());
             if (pendingStep > 0) {
                 synchronized (this) {
                     flushPending(model);
@@ -344,7 +465,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
                 average.pass(step);
                 return;
             }
-            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
+            NetworkSlot.of(model).refuseUpdateWhileSwapped(label());
             model.applyConstraints(iteration + 1, epoch);
         }
         snapshot(model, step);
@@ -407,8 +528,9 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     }
 
     private boolean snapshot(Model model, long step) {
-        NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
-        return average.update(binding.views(model), step, "a " + model.getClass().getSimpleName());
+        INDArray[] params = binding.views(model);
+        String subject = "a " + model.getClass().getSimpleName();
+        return NetworkSlot.of(model).update(label(), () -> average.update(params, step, subject));
     }
 
     /** @return the number of WARN lines logged for skipped updates so far (for tests of the rate limit) */
@@ -459,7 +581,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         }
         INDArray[] params = binding.views(model);
         RunningAverage held = average;
-        return NetworkSlot.of(model).open(model, this, () -> held.writeInto(params));
+        return NetworkSlot.of(model).open(model, label(), () -> held.writeInto(params), false);
     }
 
     /**
@@ -599,6 +721,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         private AverageMode mode = EmaConfig.DEFAULT_MODE;
         private ParameterSelection selection = EmaConfig.DEFAULT_SELECTION;
         private NonFinitePolicy nonFinite = EmaConfig.DEFAULT_NON_FINITE;
+        private boolean scoreOnAverage = EmaConfig.DEFAULT_SCORE_ON_AVERAGE;
 
         private Builder(AveragingRule rule) {
             if (rule == null) {
@@ -777,6 +900,31 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
             return nonFinite(NonFinitePolicy.FAIL);
         }
 
+        /**
+         * Makes the average what everything that scores an epoch sees: at each epoch end, after its own update, the
+         * listener swaps its average into the network, and at the next epoch start it puts the training weights back,
+         * so training continues on them bit for bit. Whatever runs in between scores the average: DL4J's
+         * early-stopping trainer (its score calculator, termination conditions and saved best model: the best model
+         * returned is the averaged one, for {@code EarlyStoppingTrainer} and {@code EarlyStoppingGraphTrainer}),
+         * {@code EvaluativeListener} at epoch ends (list it after this listener: DL4J calls listeners in order),
+         * Arbiter's score functions, your own code between {@code fit(iterator)} calls. After the last epoch the
+         * network holds the average until {@link EmaListener#restoreTrainingWeights(Model)} or the next epoch start.
+         * Before averaging starts the average is the weights themselves. At most one averager per network scores on
+         * its average. Default false.
+         *
+         * @param score true to score on the average
+         * @return this builder
+         */
+        public Builder scoreOnAverage(boolean score) {
+            this.scoreOnAverage = score;
+            return this;
+        }
+
+        /** @return this builder, scoring on the average ({@code scoreOnAverage(true)}) */
+        public Builder scoreOnAverage() {
+            return scoreOnAverage(true);
+        }
+
         /** @return the listener, unbound: it binds to the first network it updates */
         public EmaListener build() {
             return new EmaListener(config());
@@ -784,7 +932,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
 
         /** @return the configuration this builder would build */
         public EmaConfig config() {
-            return new EmaConfig(name, rule, schedule, mode, selection, nonFinite);
+            return new EmaConfig(name, rule, schedule, mode, selection, nonFinite, scoreOnAverage);
         }
     }
 }

@@ -44,7 +44,7 @@ final class NetworkBinding {
     static NetworkBinding bind(Model model, ParameterLayout layout, EmaConfig config, Object owner,
                                boolean takeOver) {
         long[] ranges = config.selection().resolve(model.paramTable(), model.params());
-        NetworkSlot.of(model).register(config.name(), owner, takeOver);
+        NetworkSlot.of(model).register(config.name(), owner, config.scoreOnAverage(), takeOver);
         return new NetworkBinding(model, layout, ranges);
     }
 

@@ -26,7 +26,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *
  * <p>Swaps: whichever averager opened them, while any swap is open every averager on the network refuses to update
  * (before any of them writes), and closing the swaps in any order ends with the training weights: the first swap
- * backs up the training weights, each close restores them and re-applies the latest swap still open.
+ * backs up the training weights, each close restores them and re-applies the latest swap still open. The one
+ * exception is the epoch-end swap of an averager that scores on its average ({@code scoreOnAverage}): the other
+ * averagers update on the training weights underneath it, and its owner closes it at the next epoch start.
  */
 final class NetworkSlot {
 
@@ -70,21 +72,43 @@ final class NetworkSlot {
      * Records that {@code owner}, named {@code name}, averages this network. With {@code takeOver} (a restored
      * averager) it replaces an averager of that name, which it supersedes.
      *
-     * @throws IllegalStateException if another live averager on this network has the same name
+     * @param scores true if the averager scores on its average at epoch ends: at most one per network
+     * @throws IllegalStateException if another live averager on this network has the same name, or also scores on
+     *                               its average
      */
-    synchronized void register(String name, Object owner, boolean takeOver) {
+    synchronized void register(String name, Object owner, boolean scores, boolean takeOver) {
         names.removeIf(n -> n.owner.get() == null || (takeOver && n.name.equals(name)));
         for (Named n : names) {
             Object other = n.owner.get();
-            if (n.name.equals(name) && other != owner) {
+            if (other == owner) {
+                continue;
+            }
+            if (n.name.equals(name)) {
                 throw new IllegalStateException("two averagers on one network are both named '" + name + "' ("
                         + other + " and " + owner + "); their saved states would overwrite each other. Give each "
                         + "its own name with EmaListener.Builder.name(...)");
             }
+            if (scores && n.scores) {
+                throw new IllegalStateException("two averagers on one network both score on their average ("
+                        + other + " and " + owner + "); between epochs the network can hold only one average. "
+                        + "Use scoreOnAverage() on one of them and swapIn(net) to evaluate the others");
+            }
         }
         if (names.stream().noneMatch(n -> n.owner.get() == owner)) {
-            names.add(new Named(name, new WeakReference<>(owner)));
+            names.add(new Named(name, new WeakReference<>(owner), scores));
         }
+    }
+
+    /** @return the live averagers registered on this network, in the order they bound */
+    synchronized List<Object> averagers() {
+        List<Object> live = new ArrayList<>();
+        for (Named n : names) {
+            Object owner = n.owner.get();
+            if (owner != null) {
+                live.add(owner);
+            }
+        }
+        return live;
     }
 
     // ---------------------------------------------------------------- parameter views
@@ -147,44 +171,124 @@ final class NetworkSlot {
 
     // ---------------------------------------------------------------- swaps
 
+    /** An action run with the training weights in the network. */
+    @FunctionalInterface
+    interface WithTrainingWeights<T, E extends Exception> {
+        T run() throws E;
+    }
+
     /** @return true while a swap from any averager is open on this network */
     synchronized boolean swapped() {
         return !openSwaps.isEmpty();
     }
 
     /**
-     * @throws IllegalStateException if a swap is open on this network; says which averager opened it
+     * Before training touches the weights (an epoch start): refuses while a swap that is not an epoch-end scoring
+     * swap is open. Scoring swaps are closed by their owners' own epoch start in the same round of callbacks.
+     *
+     * @throws IllegalStateException if a user's swap is open; says which averager opened it
+     */
+    synchronized void refuseTrainingWhileSwapped(Object updater) {
+        Swap open = latest(false);
+        if (open != null) {
+            throw swappedIn(updater + " cannot train", open);
+        }
+    }
+
+    /**
+     * Before a parameter update is applied (gradient calculated): refuses while any swap is open, since the
+     * gradient was then computed on an average.
+     *
+     * @throws IllegalStateException if a swap is open
      */
     synchronized void refuseUpdateWhileSwapped(Object updater) {
-        if (!openSwaps.isEmpty()) {
-            throw new IllegalStateException(updater + " cannot update: the average of "
-                    + openSwaps.get(openSwaps.size() - 1).owner + " is swapped into the network, so its "
-                    + "parameters are not the training weights. Close every AverageSwap (swapIn(...)) on this "
-                    + "network before training or updating; nothing was changed.");
+        Swap open = latest(true);
+        if (open != null && open.scoring) {
+            throw new IllegalStateException("a training iteration ran while the average of " + open.owner + " was "
+                    + "swapped in for scoring at the last epoch end: no epoch start restored the training weights "
+                    + "(fit(DataSet) after fit(DataSetIterator)?). Call restoreTrainingWeights(net) on the averager "
+                    + "before such a fit, or train with fit(DataSetIterator) or DL4J's early-stopping trainer; "
+                    + "the update was refused before the weights changed.");
+        }
+        if (open != null) {
+            throw swappedIn(updater + " cannot update", open);
+        }
+    }
+
+    /**
+     * Runs an averaging update: directly when no swap is open; with the training weights put back for its duration
+     * when only epoch-end scoring swaps are open (the update may change them, in write-back mode, and the backup
+     * takes the new values); refused when a user's swap is open.
+     *
+     * @throws IllegalStateException if a user's swap is open
+     */
+    synchronized <T> T update(Object updater, WithTrainingWeights<T, RuntimeException> action) {
+        Swap open = latest(false);
+        if (open != null) {
+            throw swappedIn(updater + " cannot update", open);
+        }
+        return withTrainingWeights(action);
+    }
+
+    /**
+     * Runs {@code action} with the training weights in the network, whatever swaps are open, and puts the latest open
+     * swap's average back afterwards. Saving uses it so that a model written while an average is swapped in holds its
+     * training weights. The training weights are re-read after {@code action}, which may change them.
+     */
+    synchronized <T, E extends Exception> T withTrainingWeights(WithTrainingWeights<T, E> action) throws E {
+        if (openSwaps.isEmpty()) {
+            return action.run();
+        }
+        INDArray flat = openSwaps.get(0).flat;
+        flat.assign(trainingWeights);
+        try {
+            return action.run();
+        } finally {
+            trainingWeights.assign(flat);
+            openSwaps.get(openSwaps.size() - 1).apply.run();
         }
     }
 
     /**
      * @throws IllegalStateException if a swap is open on this network: the network holds an average in place of its
-     *                               training weights, so neither a model nor a state saved now would be right
+     *                               training weights, so a state saved beside a model written now would be wrong
      */
     synchronized void refuseSaveWhileSwapped(Model model) {
-        if (!openSwaps.isEmpty()) {
-            throw new IllegalStateException("cannot save while the average of "
-                    + openSwaps.get(openSwaps.size() - 1).owner + " is swapped into " + model.getClass()
-                    .getSimpleName() + ": a model written now would hold an average as its training weights. Close "
-                    + "the AverageSwap first; nothing was written.");
+        Swap open = latest(true);
+        if (open != null) {
+            throw new IllegalStateException("cannot save while the average of " + open.owner + " is swapped into "
+                    + model.getClass().getSimpleName() + ": a model written now would hold an average as its "
+                    + "training weights. Close the AverageSwap (or call restoreTrainingWeights(net) after scoring on "
+                    + "the average) first, or save with EmaListener.save(net, file, averagers...), which writes the "
+                    + "training weights; nothing was written.");
         }
+    }
+
+    private Swap latest(boolean includingScoring) {
+        for (int i = openSwaps.size() - 1; i >= 0; i--) {
+            if (includingScoring || !openSwaps.get(i).scoring) {
+                return openSwaps.get(i);
+            }
+        }
+        return null;
+    }
+
+    private static IllegalStateException swappedIn(String what, Swap open) {
+        return new IllegalStateException(what + ": the average of " + open.owner + " is swapped into the network, so "
+                + "its parameters are not the training weights. Close every AverageSwap (swapIn(...)) on this "
+                + "network before training or updating; nothing was changed.");
     }
 
     /**
      * Puts an average into the network until the returned swap is closed.
      *
-     * @param model the network
-     * @param owner the averager (for messages)
-     * @param apply writes the owner's average into the network
+     * @param model   the network
+     * @param owner   the averager (for messages)
+     * @param apply   writes the owner's average into the network
+     * @param scoring true for the epoch-end swap of an averager that scores on its average: closed by its owner at
+     *                the next epoch start, and transparent to the other averagers' updates
      */
-    synchronized AverageSwap open(Model model, Object owner, Runnable apply) {
+    synchronized AverageSwap open(Model model, Object owner, Runnable apply, boolean scoring) {
         INDArray flat = model.params();
         if (openSwaps.isEmpty()) {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
@@ -192,7 +296,7 @@ final class NetworkSlot {
             }
             trainingWeights.assign(flat);
         }
-        Swap swap = new Swap(flat, owner, apply);
+        Swap swap = new Swap(flat, owner, apply, scoring);
         openSwaps.add(swap);
         apply.run();
         return swap;
@@ -219,11 +323,13 @@ final class NetworkSlot {
         final INDArray flat;
         final Object owner;
         final Runnable apply;
+        final boolean scoring;
 
-        Swap(INDArray flat, Object owner, Runnable apply) {
+        Swap(INDArray flat, Object owner, Runnable apply, boolean scoring) {
             this.flat = flat;
             this.owner = owner;
             this.apply = apply;
+            this.scoring = scoring;
         }
 
         @Override
@@ -232,7 +338,7 @@ final class NetworkSlot {
         }
     }
 
-    private record Named(String name, WeakReference<Object> owner) {
+    private record Named(String name, WeakReference<Object> owner, boolean scores) {
     }
 
     private record Views(long[] ranges, INDArray[] arrays) {

@@ -36,27 +36,34 @@ final class SavedStates {
         ModelZip.rewrite(modelZip, entry -> entry.startsWith(folder), state::writeTo);
     }
 
-    /** Writes the network (with its updater state) and the averagers' states into one new zip, atomically. */
+    /**
+     * Writes the network (with its updater state) and the averagers' states into one new zip, atomically; with the
+     * training weights and the states as they are beneath any average swapped in.
+     */
     static void save(Model net, File modelZip, EmaListener... averagers) throws IOException {
         NetworkBinding.require(net);
         if (modelZip == null || averagers == null) {
             throw new IllegalArgumentException("file and averagers should be given (got: " + modelZip + ", "
                     + (averagers == null ? "null" : averagers.length + " averagers") + ")");
         }
-        List<EmaState> states = new ArrayList<>();
         Set<String> names = new LinkedHashSet<>();
         for (EmaListener ema : averagers) {
             if (ema == null || !names.add(ema.name())) {
                 throw new IllegalArgumentException("averagers should be distinct and named distinctly (got: "
                         + (ema == null ? "null" : "a second averager named '" + ema.name() + "'") + ")");
             }
-            states.add(ema.stateForSaving(net));
         }
-        NetworkSlot.of(net).refuseSaveWhileSwapped(net);
         File parent = modelZip.getAbsoluteFile().getParentFile();
         File model = File.createTempFile("." + modelZip.getName() + ".", ".model.tmp", parent);
         try {
-            ModelSerializer.writeModel(net, model, true);
+            List<EmaState> states = NetworkSlot.of(net).withTrainingWeights(() -> {
+                List<EmaState> taken = new ArrayList<>();
+                for (EmaListener ema : averagers) {
+                    taken.add(ema.stateOf(net));
+                }
+                ModelSerializer.writeModel(net, model, true);
+                return taken;
+            });
             ModelZip.rebuild(model, modelZip, entry -> entry.startsWith(EmaState.ZIP_FOLDER), zip -> {
                 for (EmaState s : states) {
                     s.writeTo(zip);

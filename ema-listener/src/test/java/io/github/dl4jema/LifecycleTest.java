@@ -105,4 +105,15 @@ class LifecycleTest {
         assertFalse(ema.update(net));
         assertEquals(4, ema.skipWarnings(), "a new streak warns again at once");
     }
+
+    @Test
+    void aBuilderFromAConfigurationKeepsEveryOption() {
+        EmaConfig config = EmaListener.builder(AveragingRule.exponentialWithWarmup(0.95)).name("mine")
+                .everyNIterations(3).startingAfter(7).writeBack()
+                .parameters(ParameterSelection.keys("0_W")).failOnNonFinite().scoreOnAverage().config();
+        assertEquals(config, EmaListener.from(config).config());
+        EmaConfig changed = EmaListener.from(config).shadow().scoreOnAverage(false).config();
+        assertEquals(new EmaConfig("mine", config.rule(), new UpdateSchedule(UpdateSchedule.Unit.ITERATION, 3, 7),
+                AverageMode.SHADOW, ParameterSelection.keys("0_W"), NonFinitePolicy.FAIL, false), changed);
+    }
 }

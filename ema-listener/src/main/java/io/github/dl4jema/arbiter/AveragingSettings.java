@@ -56,22 +56,22 @@ public record AveragingSettings(AveragingRuleKind rule, double decay, int startE
     /**
      * An exponential average with the given decay, from the first epoch, kept as a shadow.
      *
-     * @param decay the decay, in {@code [0, 1]}
+     * @param decay the decay, in {@code (0, 1)}
      * @return the settings
-     * @throws IllegalArgumentException if {@code decay} is NaN or outside {@code [0, 1]}
+     * @throws IllegalArgumentException if {@code decay} is NaN or outside {@code (0, 1)}
      */
     public static AveragingSettings exponential(double decay) {
         return new AveragingSettings(AveragingRuleKind.EXPONENTIAL, decay, 0, AverageMode.SHADOW);
     }
 
     /**
-     * A fresh, unbound listener with these settings (the start is applied by the {@link AveragingTaskListener},
-     * see the class comment).
+     * A fresh, unbound listener with these settings, scoring on its average (the start is applied by the
+     * {@link AveragingTaskListener}, see the class comment).
      *
      * @return a new listener
      */
     public EmaListener newListener() {
-        EmaListener.Builder builder = EmaListener.builder(rule.rule(decay)).mode(mode);
+        EmaListener.Builder builder = EmaListener.builder(rule.rule(decay)).mode(mode).scoreOnAverage();
         return rule.unit() == UpdateSchedule.Unit.EPOCH ? builder.everyEpoch().build()
                 : builder.everyIteration().build();
     }

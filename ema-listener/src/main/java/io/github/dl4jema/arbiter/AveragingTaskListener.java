@@ -38,19 +38,16 @@ import org.slf4j.LoggerFactory;
  * Use it with {@code MultiLayerNetworkTaskCreator(evaluator, taskListener)} or
  * {@code ComputationGraphTaskCreator(evaluator, taskListener)}.
  *
- * <h2>Scoring on the average: why the swap happens at every epoch end</h2>
+ * <h2>Scoring on the average</h2>
  * Arbiter's task trains the candidate (a fixed number of {@code fit} epochs, or DL4J's early-stopping trainer), then
  * calls the score function, then {@link #postProcess}, then the result saver. So the average has to be in the
  * network when training ends, and nothing tells a listener which epoch is the last: early stopping decides that
- * after the epoch. This listener therefore swaps the candidate's average in at the end of <em>every</em> epoch,
- * right after the averaging update, and swaps the training weights back at the start of the next epoch
- * ({@code onEpochStart}, fired by {@code fit(DataSetIterator)} and by the early-stopping trainer). Whatever looks at
- * the network between epochs sees the average: Arbiter's score function, early stopping's per-epoch score (so
- * early stopping selects its best epoch on averaged weights, which is the model selection the paper argues for)
- * and its best-model copy. Any score function works unchanged, and the search needs no count of epochs. The
- * price is two copies of the parameter buffer per epoch. Rejected alternatives: a score function that swaps the
- * average in must be paired with this listener by hand and would not change what early stopping selects; counting
- * epochs to act only at the last one breaks under early stopping.
+ * after the epoch. Each candidate's listener therefore scores on its average
+ * ({@link EmaListener.Builder#scoreOnAverage()}; a factory's listener must be built with it): it swaps the average in
+ * at the end of every epoch and the training weights back at the start of the next. Whatever looks at the network
+ * between epochs sees the average: Arbiter's score function, early stopping's per-epoch score (so early stopping
+ * selects its best epoch on averaged weights, which is the model selection the paper argues for) and its best-model
+ * copy. Any score function works unchanged, and the search needs no count of epochs.
  *
  * <p>Then {@link #postProcess} makes the network hold the average for good ({@code setParams}), closes the swap and
  * removes the candidate's listener from the network, so that an in-memory saver keeps no listener or average
@@ -122,7 +119,8 @@ public final class AveragingTaskListener implements TaskListener {
 
     /**
      * Listeners made by a factory, for any {@link EmaListener} configuration:
-     * {@code withFactory(c -> EmaListener.simpleMovingAverage().build())}. Averaging starts when the listener's own
+     * {@code withFactory(c -> EmaListener.simpleMovingAverage().scoreOnAverage().build())}: the listener must score on
+     * its average ({@link EmaListener.Builder#scoreOnAverage()}). Averaging starts when the listener's own
      * schedule says.
      *
      * @param factory makes a new, unbound listener per call
@@ -145,7 +143,8 @@ public final class AveragingTaskListener implements TaskListener {
      * @param <T>       the network type
      * @return the same network, with the averaging listener added
      * @throws IllegalArgumentException if {@code model} is not a {@code MultiLayerNetwork} or {@code ComputationGraph}
-     * @throws IllegalStateException    if the factory returned a listener that is null or already has an average
+     * @throws IllegalStateException    if the factory returned a listener that is null, already has an average, or
+     *                                  does not score on its average
      */
     @Override
     public <T extends Model> T preProcess(T model, Candidate candidate) {
@@ -158,6 +157,11 @@ public final class AveragingTaskListener implements TaskListener {
         if (ema == null || ema.snapshotCount() > 0) {
             throw new IllegalStateException("the AveragerFactory should return a new, unbound EmaListener for "
                     + "candidate " + candidate.getIndex() + " (got: " + ema + ")");
+        }
+        if (!ema.config().scoreOnAverage()) {
+            throw new IllegalStateException("the AveragerFactory should return a listener that scores on its "
+                    + "average, so that Arbiter scores candidate " + candidate.getIndex() + " on it: add "
+                    + ".scoreOnAverage() to its builder (got: " + ema + ")");
         }
         int startEpoch = settings == null ? 0 : settings.startEpoch();
         int index = candidate.getIndex();
