@@ -543,7 +543,8 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     /**
      * A copy of the network's parameters with the average in place of the selected ones, in the flat
      * {@code params()} layout and the parameters' type; before the first snapshot, a copy of the network's own
-     * parameters (the average follows the weights until it starts).
+     * parameters (the average follows the weights until it starts). Parameters outside the selection are the training
+     * weights, also while an average is swapped in.
      *
      * @param model the network this listener averages
      * @return a new array, detached from any workspace
@@ -553,7 +554,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     public synchronized INDArray averagedParams(Model model) {
         bind(model, false);
         flushPending(model);
-        INDArray result = SavedStates.detachedCopy(model.params());
+        INDArray result = NetworkSlot.of(model).copyOfTrainingWeights(model);
         if (average != null && average.average() != null) {
             average.writeInto(NetworkSlot.slice(result, average.ranges()));
         }

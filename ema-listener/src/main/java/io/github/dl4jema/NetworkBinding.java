@@ -81,7 +81,10 @@ final class NetworkBinding {
         }
         return new IllegalStateException(averager + " averages " + describe(bound) + " and was called with another "
                 + "network, " + describe(other) + ". One listener averages one network: create an EmaListener per "
-                + "network. " + WorkerMisuse.RECIPE);
+                + "network. A copy of the network is another network: for the averaged weights in a copy use "
+                + "ema.averagedCopy(net), and to have early stopping's best model hold the average build the listener "
+                + "with scoreOnAverage(). Under ParallelWrapper or Spark keep the listener off the workers and call "
+                + "ema.update(net) on the master network after each fit (README, 'Scale-out').");
     }
 
     /**

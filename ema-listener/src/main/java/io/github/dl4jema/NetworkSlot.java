@@ -314,6 +314,15 @@ final class NetworkSlot {
         }
     }
 
+    /**
+     * @return a copy of the network's training weights, outside any workspace: its parameters, or, while an average is
+     *         swapped in, the backup beneath it
+     */
+    synchronized INDArray copyOfTrainingWeights(Model model) {
+        INDArray source = openSwaps.isEmpty() ? model.params() : trainingWeights;
+        return SavedStates.detachedCopy(source);
+    }
+
     /** @return true if the backup of the training weights is held (only while a swap is open) */
     synchronized boolean holdsBackup() {
         return trainingWeights != null;
