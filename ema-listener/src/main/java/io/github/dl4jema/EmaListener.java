@@ -311,11 +311,11 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     @Override
     public void onEpochStart(Model model) {
         if (NetworkBinding.isNetwork(model)) {
-            WorkerMisuse.refuseWorkerThread(label());
+            WorkerMisuse.refuseWorkerThread(this);
             synchronized (this) {
                 closeScoringSwap();
             }
-            NetworkSlot.of(model).refuseTrainingWhileSwapped(label());
+            NetworkSlot.of(model).refuseTrainingWhileSwapped(this);
         }
     }
 
@@ -335,7 +335,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
                 }
                 epochEndSeen = key;
                 epochEndEarly = false;
-                WorkerMisuse.refuseWorkerThread(label());
+                WorkerMisuse.refuseWorkerThread(this);
                 flushPending(model);
                 if (config.schedule().unit() == UpdateSchedule.Unit.EPOCH) {
                     unitEnded(model, 0, 0);
@@ -349,11 +349,16 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
 
     /**
      * Takes a snapshot if the schedule counts iterations and this iteration is due; the iteration is the listener's
-     * own 1-based count of iterations it has seen.
+     * own 1-based count of iterations it has seen. Fails on a {@code ParallelWrapper} worker thread whatever the
+     * schedule (the wrapper fires no epoch events, so an epoch schedule would otherwise stay silent there).
      */
     @Override
     public void iterationDone(Model model, int iteration, int epoch) {
-        if (config.schedule().unit() == UpdateSchedule.Unit.ITERATION && NetworkBinding.isNetwork(model)) {
+        if (!NetworkBinding.isNetwork(model)) {
+            return;
+        }
+        WorkerMisuse.refuseWorkerThread(this);
+        if (config.schedule().unit() == UpdateSchedule.Unit.ITERATION) {
             synchronized (this) {
                 long key = eventKey(model);
                 if (iterationEarly && key == iterationSeen) {
@@ -362,7 +367,6 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
                 }
                 iterationSeen = key;
                 iterationEarly = false;
-                WorkerMisuse.refuseWorkerThread(label());
                 flushPending(model);
                 unitEnded(model, iteration, epoch);
             }
@@ -402,7 +406,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         if (average != null && average.average() != null) {
             INDArray[] params = binding.views(model);
             RunningAverage held = average;
-            scoringSwap = NetworkSlot.of(model).open(model, label(), () -> held.writeInto(params), true);
+            scoringSwap = NetworkSlot.of(model).open(model, this, () -> held.writeInto(params), true);
         }
     }
 
@@ -438,7 +442,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     @Override
     public void onGradientCalculation(Model model) {
         if (NetworkBinding.isNetwork(model)) {
-            NetworkSlot.of(model).refuseUpdateWhileSwapped(label());
+            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
             if (pendingStep > 0) {
                 synchronized (this) {
                     flushPending(model);
@@ -465,7 +469,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
                 average.pass(step);
                 return;
             }
-            NetworkSlot.of(model).refuseUpdateWhileSwapped(label());
+            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
             model.applyConstraints(iteration + 1, epoch);
         }
         snapshot(model, step);
@@ -527,10 +531,18 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         return snapshot(model, step);
     }
 
+    /** The update itself: on the training weights, beneath an epoch-end scoring swap if one is open. */
     private boolean snapshot(Model model, long step) {
         INDArray[] params = binding.views(model);
-        String subject = "a " + model.getClass().getSimpleName();
-        return NetworkSlot.of(model).update(label(), () -> average.update(params, step, subject));
+        NetworkSlot slot = NetworkSlot.of(model);
+        boolean suspended = slot.suspendScoringSwaps(this);
+        try {
+            return average.update(params, step, binding.subject());
+        } finally {
+            if (suspended) {
+                slot.resumeScoringSwaps();
+            }
+        }
     }
 
     /** @return the number of WARN lines logged for skipped updates so far (for tests of the rate limit) */
@@ -582,7 +594,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         }
         INDArray[] params = binding.views(model);
         RunningAverage held = average;
-        return NetworkSlot.of(model).open(model, label(), () -> held.writeInto(params), false);
+        return NetworkSlot.of(model).open(model, this, () -> held.writeInto(params), false);
     }
 
     /**
@@ -693,7 +705,8 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         binding = bound;
     }
 
-    private String label() {
+    /** @return a short name for messages: {@code EmaListener 'name'} */
+    String label() {
         return "EmaListener '" + config.name() + "'";
     }
 
@@ -748,17 +761,33 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         }
 
         /**
-         * When snapshots are taken. Default: every epoch.
+         * When snapshots are taken: unit, frequency and start, all three. Default: every epoch from the first.
+         * Replacing a schedule whose start was given before ({@link #startingAfter(long)}, or a preset's such as
+         * {@link #simpleMovingAverage()}'s) by one with another start is refused rather than dropping the start
+         * silently: give the start in the new schedule, or use {@link #everyNIterations(long)} and its kin, which keep
+         * it.
          *
          * @param schedule the schedule
          * @return this builder
-         * @throws IllegalArgumentException if {@code schedule} is null
+         * @throws IllegalArgumentException if {@code schedule} is null, or would silently drop a start given before
          */
         public Builder schedule(UpdateSchedule schedule) {
             if (schedule == null) {
                 throw new IllegalArgumentException("schedule should be an UpdateSchedule such as "
                         + "UpdateSchedule.everyEpoch() (got: null)");
             }
+            UpdateSchedule before = this.schedule;
+            if (before.start() > 0 && (schedule.start() != before.start() || schedule.unit() != before.unit())) {
+                throw new IllegalArgumentException("schedule(...) replaces the whole schedule, start included: the "
+                        + "start given before (" + before + ") would become " + schedule + ". Give the start in "
+                        + "the new schedule (UpdateSchedule.everyNIterations(n).startingAfter(k)), or change the "
+                        + "frequency with everyNIterations(n) / everyNEpochs(n), which keep the start (got: "
+                        + schedule + ")");
+            }
+            return setSchedule(schedule);
+        }
+
+        private Builder setSchedule(UpdateSchedule schedule) {
             this.schedule = schedule;
             return this;
         }
@@ -779,7 +808,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
          * @throws IllegalArgumentException if {@code n < 1}, or a start was already given in iterations
          */
         public Builder everyNEpochs(long n) {
-            return schedule(inUnit(UpdateSchedule.Unit.EPOCH, n));
+            return setSchedule(inUnit(UpdateSchedule.Unit.EPOCH, n));
         }
 
         /**
@@ -798,7 +827,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
          * @throws IllegalArgumentException if {@code n < 1}, or a start was already given in epochs
          */
         public Builder everyNIterations(long n) {
-            return schedule(inUnit(UpdateSchedule.Unit.ITERATION, n));
+            return setSchedule(inUnit(UpdateSchedule.Unit.ITERATION, n));
         }
 
         private UpdateSchedule inUnit(UpdateSchedule.Unit unit, long n) {
@@ -823,7 +852,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
          * @throws IllegalArgumentException if {@code units < 0}
          */
         public Builder startingAfter(long units) {
-            return schedule(schedule.startingAfter(units));
+            return setSchedule(schedule.startingAfter(units));
         }
 
         /**
@@ -837,7 +866,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
          * @throws IllegalArgumentException if an argument is out of range
          */
         public Builder startingAtFraction(double fraction, long totalUnits) {
-            return schedule(schedule.startingAtFraction(fraction, totalUnits));
+            return setSchedule(schedule.startingAtFraction(fraction, totalUnits));
         }
 
         /**

@@ -95,14 +95,7 @@ final class ModelZip {
     static void replace(File target, Content content) throws IOException {
         Path path = target.toPath().toAbsolutePath();
         Path dir = path.getParent();
-        Path tmp;
-        try {
-            tmp = Files.createTempFile(dir, "." + path.getFileName() + ".", ".tmp");
-        } catch (IOException e) {
-            throw new IOException("cannot write " + path + ": its directory " + dir + " is not writable (" + e
-                    + "; a file is saved by writing a new copy beside it and renaming it over the old one); nothing "
-                    + "was changed", e);
-        }
+        Path tmp = temporaryBeside(target, ".tmp");
         boolean moved = false;
         try {
             try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
@@ -126,6 +119,23 @@ final class ModelZip {
             if (!moved) {
                 Files.deleteIfExists(tmp);
             }
+        }
+    }
+
+    /**
+     * A new empty temporary file in {@code target}'s directory, named {@code .<target name>.<random><suffix>}.
+     *
+     * @throws IOException with a message that says the directory is not writable and nothing was changed
+     */
+    static Path temporaryBeside(File target, String suffix) throws IOException {
+        Path path = target.toPath().toAbsolutePath();
+        Path dir = path.getParent();
+        try {
+            return Files.createTempFile(dir, "." + path.getFileName() + ".", suffix);
+        } catch (IOException e) {
+            throw new IOException("cannot write " + path + ": its directory " + dir + " is not writable (" + e
+                    + "; a file is saved by writing a new copy beside it and renaming it over the old one); nothing "
+                    + "was changed", e);
         }
     }
 

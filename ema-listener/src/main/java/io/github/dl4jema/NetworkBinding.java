@@ -24,6 +24,7 @@ final class NetworkBinding {
     private final ParameterLayout layout;
     private final long[] ranges;
     private final boolean constrained;
+    private final String subject;
     private long generationSeen = -1;
 
     private NetworkBinding(Model model, ParameterLayout layout, long[] ranges) {
@@ -31,6 +32,7 @@ final class NetworkBinding {
         this.layout = layout;
         this.ranges = ranges;
         this.constrained = hasConstraints(model);
+        this.subject = "a " + model.getClass().getSimpleName();
     }
 
     /**
@@ -63,6 +65,11 @@ final class NetworkBinding {
 
     long[] ranges() {
         return ranges;
+    }
+
+    /** @return what is averaged, for log lines: {@code a MultiLayerNetwork} or {@code a ComputationGraph} */
+    String subject() {
+        return subject;
     }
 
     /** @return true if a layer of the network has weight constraints, which DL4J applies after iterationDone */

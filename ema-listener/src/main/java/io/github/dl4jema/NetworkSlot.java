@@ -7,8 +7,6 @@ import java.util.Arrays;
 import java.util.List;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -156,8 +154,7 @@ final class NetworkSlot {
     }
 
     private static DataBuffer rootBuffer(Model model) {
-        Layer[] layers = model instanceof MultiLayerNetwork mln ? mln.getLayers()
-                : ((ComputationGraph) model).getLayers();
+        Layer[] layers = NetworkBinding.layers(model);
         if (layers != null) {
             for (Layer layer : layers) {
                 INDArray p = layer.numParams() > 0 ? layer.params() : null;
@@ -216,18 +213,31 @@ final class NetworkSlot {
     }
 
     /**
-     * Runs an averaging update: directly when no swap is open; with the training weights put back for its duration
-     * when only epoch-end scoring swaps are open (the update may change them, in write-back mode, and the backup
-     * takes the new values); refused when a user's swap is open.
+     * Before an averaging update: refuses while a user's swap is open; while only epoch-end scoring swaps are open,
+     * puts the training weights back for the update (which may change them, in write-back mode) and returns true:
+     * the caller then calls {@link #resumeScoringSwaps()} when the update is done. Allocation-free.
      *
+     * @return true if scoring swaps were suspended
      * @throws IllegalStateException if a user's swap is open
      */
-    synchronized <T> T update(Object updater, WithTrainingWeights<T, RuntimeException> action) {
+    synchronized boolean suspendScoringSwaps(Object updater) {
         Swap open = latest(false);
         if (open != null) {
             throw swappedIn(updater + " cannot update", open);
         }
-        return withTrainingWeights(action);
+        if (openSwaps.isEmpty()) {
+            return false;
+        }
+        openSwaps.get(0).flat.assign(trainingWeights);
+        return true;
+    }
+
+    /** After an update that {@link #suspendScoringSwaps} allowed: takes the new training weights, re-applies the average. */
+    synchronized void resumeScoringSwaps() {
+        if (!openSwaps.isEmpty()) {
+            trainingWeights.assign(openSwaps.get(0).flat);
+            openSwaps.get(openSwaps.size() - 1).apply.run();
+        }
     }
 
     /**

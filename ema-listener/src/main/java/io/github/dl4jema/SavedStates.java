@@ -53,8 +53,7 @@ final class SavedStates {
                         + (ema == null ? "null" : "a second averager named '" + ema.name() + "'") + ")");
             }
         }
-        File parent = modelZip.getAbsoluteFile().getParentFile();
-        File model = File.createTempFile("." + modelZip.getName() + ".", ".model.tmp", parent);
+        File model = ModelZip.temporaryBeside(modelZip, ".model.tmp").toFile();
         try {
             List<EmaState> states = NetworkSlot.of(net).withTrainingWeights(() -> {
                 List<EmaState> taken = new ArrayList<>();

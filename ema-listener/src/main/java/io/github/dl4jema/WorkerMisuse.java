@@ -45,7 +45,8 @@ final class WorkerMisuse extends BaseTrainingListener implements Serializable {
         Thread thread = Thread.currentThread();
         if (thread.getName().startsWith("ParallelWrapper training thread")
                 || thread.getClass().getName().startsWith("org.deeplearning4j.parallelism.")) {
-            IllegalStateException e = new IllegalStateException(averager + " was called on a ParallelWrapper worker "
+            String who = averager instanceof EmaListener listener ? listener.label() : String.valueOf(averager);
+            IllegalStateException e = new IllegalStateException(who + " was called on a ParallelWrapper worker "
                     + "thread (" + thread.getName() + "). " + RECIPE);
             report(e);
             throw e;

@@ -56,6 +56,23 @@ class LifecycleTest {
     }
 
     @Test
+    void aWholeScheduleDoesNotSilentlyDropAStartGivenBefore() {
+        BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class,
+                () -> EmaListener.simpleMovingAverage().schedule(UpdateSchedule.everyNIterations(10))),
+                "replaces the whole schedule", "every iteration after 98 iterations", "would become every 10 "
+                        + "iterations", "everyNIterations(n)", "(got: every 10 iterations)");
+        BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class,
+                () -> EmaListener.builder(AveragingRule.simple()).startingAtFraction(0.5, 40)
+                        .schedule(UpdateSchedule.everyIteration())), "(got: every iteration)");
+        assertEquals("every 10 iterations after 98 iterations", EmaListener.simpleMovingAverage()
+                .schedule(UpdateSchedule.everyNIterations(10).startingAfter(98)).config().schedule().toString());
+        assertEquals("every 10 iterations after 98 iterations",
+                EmaListener.simpleMovingAverage().everyNIterations(10).config().schedule().toString());
+        assertEquals("every 2 epochs", EmaListener.builder(AveragingRule.simple())
+                .schedule(UpdateSchedule.everyNEpochs(2)).config().schedule().toString());
+    }
+
+    @Test
     void aDecayOfOneThatWouldNeverMoveTheAverageIsRefused() {
         BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class, () -> EmaListener.exponential(1.0)),
                 "decay should be in (0, 1) (got: 1.0)", "never moves the average");
@@ -69,7 +86,7 @@ class LifecycleTest {
             System.gc();
             Thread.sleep(20);
         }
-        assertNull(ref.get(), "the network was collected although the listener is still referenced");
+        assertNull(ref.get(), "the network should be collected while the listener is still referenced");
         assertEquals(8, ema.snapshotCount());
         BadInputTest.assertMessage(assertThrows(IllegalStateException.class,
                 () -> ema.update(Networks.mlp(DataType.FLOAT, false, 1))), "garbage-collected");

@@ -147,6 +147,10 @@ class ModelZipTest {
             assertTrue(e.getMessage().contains("is not writable") && e.getMessage().contains("nothing was changed"),
                     e.getMessage());
             assertArrayEquals(before, Files.readAllBytes(file.toPath()));
+            IOException whole = assertThrows(IOException.class, () -> EmaListener.save(net, file, ema));
+            assertTrue(whole.getMessage().contains("is not writable")
+                    && whole.getMessage().contains("nothing was changed"), whole.getMessage());
+            assertArrayEquals(before, Files.readAllBytes(file.toPath()));
         } finally {
             makeWritable(sub);
         }

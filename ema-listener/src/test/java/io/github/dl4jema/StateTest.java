@@ -19,6 +19,11 @@ import java.util.Collections;
 import java.util.List;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.util.ModelSerializer;
@@ -160,6 +165,29 @@ class StateTest {
         BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class,
                 () -> EmaListener.restore(file, doubles, RestoreOptions.defaults().acceptOtherWeights())),
                 "parameter type DOUBLE here, FLOAT in the state");
+    }
+
+    @Test
+    void restoringIntoAnotherArchitectureOfExactlyTheSameParameterCountIsRefused() throws Exception {
+        // 6-8-3: 6*8+8 + 8*3+3 = 83 parameters; 6-5-5-3: 6*5+5 + 5*5+5 + 5*3+3 = 83 parameters
+        MultiLayerNetwork saved = Networks.mlp(DataType.FLOAT, false, 1);
+        EmaListener ema = EmaListener.builder(AveragingRule.simple()).build();
+        ema.update(saved);
+        File file = dir.resolve("83.zip").toFile();
+        EmaListener.save(saved, file, ema);
+
+        MultiLayerNetwork other = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(1)
+                .dataType(DataType.FLOAT).list()
+                .layer(new DenseLayer.Builder().nIn(Networks.FEATURES).nOut(5).build())
+                .layer(new DenseLayer.Builder().nIn(5).nOut(5).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(5).nOut(Networks.CLASSES)
+                        .activation(Activation.SOFTMAX).build())
+                .build());
+        other.init();
+        assertEquals(saved.params().length(), other.params().length(), "the same number of parameters");
+        BadInputTest.assertMessage(assertThrows(IllegalArgumentException.class,
+                () -> EmaListener.restore(file, other, RestoreOptions.defaults().acceptOtherWeights())),
+                "does not fit", "key '0_W' has shape [6, 5] here, [6, 8] in the state", "key '2_W' not in the state");
     }
 
     @Test
