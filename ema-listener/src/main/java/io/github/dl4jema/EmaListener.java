@@ -731,7 +731,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     }
 
     private void attach(Model model, ParameterLayout here, INDArray average, boolean restoring) {
-        long[] ranges = config.selection().resolve(model.paramTable(), model.params());
+        long[] ranges = config.selection().resolve(model);
         NetworkSlot.of(model).register(config.name(), this, restoring);
         layout = here;
         state = new RunningAverage(ranges, here.type(), average);
