@@ -10,6 +10,7 @@ import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.graph.vertex.GraphVertex;
+import org.deeplearning4j.nn.graph.vertex.impl.FrozenVertex;
 import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.params.BatchNormalizationParamInitializer;
@@ -65,7 +66,8 @@ import org.slf4j.LoggerFactory;
  * (about −153.8), which DL4J reads as a variance of 0 in FLOAT and DOUBLE networks. No other parameter changes: the
  * pass runs on a throwaway network that shares the parameter buffer, so the network's own input, masks, layer caches
  * and updater are not touched either. Frozen batch-normalization layers ({@code FrozenLayer},
- * {@code setFeatureExtractor}) keep their statistics: DL4J runs them in inference mode even in training.
+ * {@code FrozenLayerWithBackprop}, {@code FrozenVertex}, {@code setFeatureExtractor}) keep their statistics, as they
+ * do in training.
  *
  * <p>A note on averaging the statistics themselves: with the default {@code log10stdev} form, a listener that averages
  * all parameters averages {@code log10(σ)} element-wise, so the averaged standard deviation is the <i>geometric</i>
@@ -91,7 +93,9 @@ public final class BatchNormStatistics {
     /**
      * Recomputes the running mean and variance of every batch-normalization layer of {@code net} (in place) from one
      * training-mode pass over {@code data}. For a network whose weights are averaged in write-back mode, or any
-     * network; for the shadow average of a listener, use {@link #recompute(EmaListener, Model, DataSetIterator)}.
+     * network; for the shadow average of a listener, use {@link #recompute(EmaListener, Model, DataSetIterator)}:
+     * statistics recomputed while an average is swapped in ({@link EmaListener#swapIn(Model)}) are lost when the swap
+     * closes and restores the training parameters.
      *
      * @param net  a {@code MultiLayerNetwork}, or a {@code ComputationGraph} with one input
      * @param data the data, typically the training set; reset before and after the pass when it can reset
@@ -317,7 +321,8 @@ public final class BatchNormStatistics {
         } else {
             ComputationGraph graph = (ComputationGraph) net;
             for (GraphVertex vertex : graph.getVertices()) {
-                if (vertex.hasLayer() && vertex.getLayer() instanceof BatchNormalization bn) {
+                if (vertex.hasLayer() && !(vertex instanceof FrozenVertex)
+                        && vertex.getLayer() instanceof BatchNormalization bn) {
                     String name = vertex.getVertexName();
                     LayerVertex conf = (LayerVertex) graph.getConfiguration().getVertices().get(name);
                     targets.add(new Target("layer '" + name + "'", bn, -1,

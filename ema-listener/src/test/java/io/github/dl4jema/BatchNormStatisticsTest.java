@@ -508,6 +508,23 @@ class BatchNormStatisticsTest {
     }
 
     @Test
+    void frozenBatchNormalizationKeepsItsStatistics() {
+        MultiLayerNetwork pretrained = trained(denseMlp(DataType.FLOAT, true), denseData(DataType.FLOAT));
+        MultiLayerNetwork fineTuned = new org.deeplearning4j.nn.transferlearning.TransferLearning.Builder(pretrained)
+                .setFeatureExtractor(0)   // layer 0, the first BN, frozen; layer 2 not
+                .build();
+        double[] frozenMean = vector(fineTuned, "0_mean");
+        double[] frozenLog10Std = vector(fineTuned, "0_log10stdev");
+
+        assertEquals(1, BatchNormStatistics.recompute(fineTuned, denseData(DataType.FLOAT)));
+
+        assertArrayEquals(frozenMean, vector(fineTuned, "0_mean"), 0.0);
+        assertArrayEquals(frozenLog10Std, vector(fineTuned, "0_log10stdev"), 0.0);
+        assertTrue(Math.abs(vector(fineTuned, "2_mean")[0] - vector(pretrained, "2_mean")[0]) > 1e-6,
+                "the trainable BN layer was recomputed");
+    }
+
+    @Test
     void aConstantChannelGetsAFiniteLog10StdevAndAZeroVariance() {
         double[][] x = denseFeatures();
         for (double[] row : x) {
