@@ -45,7 +45,7 @@ final class NetworkBinding {
      */
     static NetworkBinding bind(Model model, ParameterLayout layout, EmaConfig config, Object owner,
                                boolean takeOver) {
-        long[] ranges = config.selection().resolve(model.paramTable(), model.params());
+        long[] ranges = config.selection().resolve(model);
         NetworkSlot.of(model).register(config.name(), owner, config.scoreOnAverage(), takeOver);
         return new NetworkBinding(model, layout, ranges);
     }
