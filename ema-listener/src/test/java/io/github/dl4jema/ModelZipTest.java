@@ -15,6 +15,7 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -98,18 +99,27 @@ class ModelZipTest {
     @Test
     void aProcessKilledWhileSavingLeavesEitherTheOldOrTheNewZip() throws Exception {
         File file = dir.resolve("loop.zip").toFile();
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        for (int round = 0; round < 3; round++) {
-            Process child = new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
-                    SaveLoop.class.getName(), file.getAbsolutePath())
-                    .redirectErrorStream(true).start();
+        // three kills inside a write (early, in the middle, in the last entry), then one at a moment left to chance
+        String[] stops = {"0.02", "0.5", "0.98", null};
+        for (String stop : stops) {
+            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                    .toString(), "-Xmx512m", "-cp", System.getProperty("java.class.path"), SaveLoop.class.getName(),
+                    file.getAbsolutePath()));
+            if (stop != null) {
+                command.add(stop);
+            }
+            Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
             try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(),
                     StandardCharsets.UTF_8))) {
+                String awaited = stop != null ? "writing" : "saving";
                 String line;
-                while ((line = out.readLine()) != null && !line.equals("saving")) {
-                    // ND4J's start-up log
+                while ((line = out.readLine()) != null && !line.equals(awaited)) {
+                    // ND4J's start-up log, and "saving" before "writing"
                 }
-                Thread.sleep(300 + 450L * round);
+                assertEquals(awaited, line, "the child process ended before it " + awaited);
+                if (stop == null) {
+                    Thread.sleep(700);
+                }
                 child.destroyForcibly();   // SIGKILL on Unix: no shutdown hooks, no finally blocks
             }
             assertTrue(child.waitFor(30, TimeUnit.SECONDS));
@@ -117,6 +127,9 @@ class ModelZipTest {
             MultiLayerNetwork loaded = MultiLayerNetwork.load(file, true);
             EmaListener restored = EmaListener.restore(file, loaded);
             long k = restored.snapshotCount();
+            if (stop != null) {
+                assertEquals(1, k, "killed inside the second save, at " + stop + " of its bytes: the first save");
+            }
             assertTrue(k >= 1, "snapshots " + k);
             double[] theta = Snapshots.theta((int) k, (int) loaded.numParams());
             Snapshots.assertClose(theta, loaded.params(), DataType.FLOAT);
