@@ -435,7 +435,7 @@ public final class BenchmarkReport {
      * The two-sided 5% critical value of Student's t: tabulated up to 30 degrees of freedom, above that the
      * Cornish-Fisher expansion {@code z + (z³ + z) / (4·df)} (within 0.003 of the exact value).
      */
-    private static double tCritical(int degreesOfFreedom) {
+    static double tCritical(int degreesOfFreedom) {
         if (degreesOfFreedom <= T_CRITICAL.length) {
             return T_CRITICAL[degreesOfFreedom - 1];
         }
@@ -451,7 +451,7 @@ public final class BenchmarkReport {
     }
 
     /** A paired comparison: the differences' count, mean, sample standard deviation, standard error and t. */
-    private record Paired(int n, double mean, double sd, double se, double t) {
+    record Paired(int n, double mean, double sd, double se, double t) {
 
         static Paired of(double[] values, double[] baseline) {
             double[] d = new double[values.length];
