@@ -5,6 +5,7 @@ import java.lang.ref.WeakReference;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -21,8 +22,10 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.optimize.api.BaseTrainingListener;
 import org.deeplearning4j.optimize.api.TrainingListener;
 import org.deeplearning4j.ui.model.stats.StatsListener;
+import org.deeplearning4j.ui.model.stats.api.Histogram;
 import org.deeplearning4j.ui.model.stats.api.StatsInitializationReport;
 import org.deeplearning4j.ui.model.stats.api.StatsReport;
+import org.deeplearning4j.ui.model.stats.api.StatsType;
 import org.deeplearning4j.ui.model.stats.impl.DefaultStatsInitializationConfiguration;
 import org.deeplearning4j.ui.model.stats.impl.DefaultStatsUpdateConfiguration;
 import org.nd4j.evaluation.classification.Evaluation;
@@ -30,6 +33,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.MultiDataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,11 +75,14 @@ import org.slf4j.LoggerFactory;
  * the same data, at the same moments</td><td>this listener, with {@link Builder#evaluateTrainingWeights(boolean)}</td></tr>
  * </table>
  * Every record carries the network's own 0-based iteration index, as {@code StatsListener}'s do, so the x axes of all
- * sessions line up; an epoch-end record sits at the epoch's last iteration. The averaged session also carries
- * histograms, means, standard deviations and mean magnitudes of the averaged parameters (the UI's model page, per
- * layer), its model configuration, and the memory and software information DL4J's own listener records (it is
- * written by an internal {@code StatsListener} watching the scoring network). The metric sessions carry the
- * parameters of the weights they evaluated.
+ * sessions line up; an epoch-end record sits at the epoch's last iteration. The records are written by DL4J's own
+ * {@code StatsListener} watching this listener's scoring network, so each session also has what the UI's model and
+ * system pages show: the model configuration, histograms, means, standard deviations and mean magnitudes of the
+ * weights reported (the averaged ones; the training weights in {@code T-accuracy}), memory and software. What DL4J
+ * shows as a parameter's "update" is, in these sessions, how far the weights moved per iteration since the
+ * session's previous record (for the first, since the first iteration this listener saw): for an average, the
+ * update:parameter ratio chart then shows how much more slowly it moves than the training weights. Learning rates
+ * are the training run's.
  *
  * <p><b>How the average is scored.</b> At {@code onGradientCalculation} of each due iteration (after the forward and
  * backward pass on the minibatch, before the update: the moment DL4J's own score is taken), the average as it stands
@@ -84,9 +91,9 @@ import org.slf4j.LoggerFactory;
  * score). It is reported at the following {@code iterationDone}. At {@code onEpochEnd} the scoring network evaluates
  * the average, then (if asked) the training weights, on the evaluation data. The training network is only read: its
  * weights, updater state, random numbers and the records of its own {@code StatsListener} are exactly those of a run
- * without this listener. The cost: one extra copy of the parameters for the scoring network; per reported iteration
- * a copy of the average into it and one forward pass on the minibatch; per epoch end one pass over the evaluation
- * data per evaluated set of weights.
+ * without this listener. The cost: the scoring network and about three more copies of the parameters (the weights
+ * each session reported last); per reported iteration a copy of the average, one forward pass on the minibatch and
+ * DL4J's statistics of the weights; per epoch end one pass over the evaluation data per evaluated set of weights.
  *
  * <p><b>Order.</b> With evaluation data, add the averager before this listener
  * ({@code net.setListeners(stats, ema, averageStats)}), so that the epoch-end evaluation sees that epoch's update;
@@ -111,8 +118,11 @@ public final class AverageStatsListener extends BaseTrainingListener {
 
     private static final Logger log = LoggerFactory.getLogger(AverageStatsListener.class);
 
+    /** Bins of the update histograms, as DL4J's {@code StatsListener} uses by default. */
+    private static final int HISTOGRAM_BINS = 20;
+
     private final EmaListener averager;
-    private final Restamping router;
+    private final SessionRouter router;
     private final String trainingSessionId;
     private final String workerId;
     private final int scoreFrequency;
@@ -123,19 +133,23 @@ public final class AverageStatsListener extends BaseTrainingListener {
 
     private WeakReference<Model> network;
     private Model scorer;
-    private StatsListener averageScores;
-    private StatsListener averageMetric;
-    private StatsListener trainingMetric;
+    private Session averageScores;
+    private Session averageMetric;
+    private Session trainingMetric;
     private Minibatch minibatch;
     private int pendingIteration = -1;
     private double pendingScore;
+    private long pendingPosition;
+    private long updatesSeen;
+    private Map<String, INDArray> averageBaseline;
+    private Map<String, INDArray> trainingBaseline;
     private int lastIteration = -1;
     private long epochsEnded;
     private final Set<String> warned = new HashSet<>();
 
     private AverageStatsListener(Builder b) {
         this.averager = b.averager;
-        this.router = new Restamping(b.router);
+        this.router = new SessionRouter(b.router);
         this.trainingSessionId = b.trainingSessionId;
         this.workerId = b.workerId;
         this.scoreFrequency = b.scoreFrequency;
@@ -242,10 +256,18 @@ public final class AverageStatsListener extends BaseTrainingListener {
         if (isNetwork(model)) {
             synchronized (this) {
                 int iteration = iterationCount(model);
-                if (minibatch != null && isDue(iteration)) {
+                boolean due = minibatch != null && isDue(iteration);
+                if (due || averageBaseline == null) {
                     loadAverage(model);
+                }
+                if (averageBaseline == null) {
+                    averageBaseline = copyOf(scorer.paramTable(true));
+                    trainingBaseline = copyOf(model.paramTable(true));
+                }
+                if (due) {
                     pendingScore = score(minibatch);
                     pendingIteration = iteration;
+                    pendingPosition = updatesSeen;
                 }
                 minibatch = null;
             }
@@ -258,9 +280,10 @@ public final class AverageStatsListener extends BaseTrainingListener {
         if (isNetwork(model)) {
             synchronized (this) {
                 lastIteration = iteration;
+                updatesSeen++;
                 if (pendingIteration == iteration) {
                     pendingIteration = -1;
-                    report(averageScores(), pendingScore, iteration, epoch);
+                    averageScores().report(model, pendingScore, iteration, epoch, pendingPosition);
                 }
             }
         }
@@ -285,10 +308,10 @@ public final class AverageStatsListener extends BaseTrainingListener {
             int iteration = Math.max(lastIteration, 0);
             int epoch = epochCount(model);
             loadAverage(model);
-            report(averageMetric(), evaluate(), iteration, epoch);
+            averageMetric().report(model, evaluate(), iteration, epoch, updatesSeen);
             if (evaluateTrainingWeights) {
                 scorer.setParams(model.params());
-                report(trainingMetric(), evaluate(), iteration, epoch);
+                trainingMetric().report(model, evaluate(), iteration, epoch, updatesSeen);
             }
         }
     }
@@ -382,55 +405,126 @@ public final class AverageStatsListener extends BaseTrainingListener {
 
     // ---------------------------------------------------------------- reporting
 
-    private void report(StatsListener session, double score, int iteration, int epoch) {
-        if (scorer instanceof MultiLayerNetwork mln) {
-            mln.setScore(score);
-        } else {
-            ((ComputationGraph) scorer).setScore(score);
-        }
-        session.iterationDone(scorer, iteration, epoch);
-    }
-
-    private StatsListener averageScores() {
+    private Session averageScores() {
         if (averageScores == null) {
-            averageScores = sessionListener(averageSessionId());
+            averageScores = new Session(averageSessionId(), averageBaseline);
         }
         return averageScores;
     }
 
-    private StatsListener averageMetric() {
+    private Session averageMetric() {
         if (averageMetric == null) {
-            averageMetric = sessionListener(averageMetricSessionId());
+            averageMetric = new Session(averageMetricSessionId(), averageBaseline);
         }
         return averageMetric;
     }
 
-    private StatsListener trainingMetric() {
+    private Session trainingMetric() {
         if (trainingMetric == null) {
-            trainingMetric = sessionListener(trainingMetricSessionId());
+            trainingMetric = new Session(trainingMetricSessionId(), trainingBaseline);
         }
         return trainingMetric;
     }
 
     /**
-     * DL4J's own listener, writing one session about the scoring network: what it records is what the UI expects.
-     * Gradients, updates and activations are off (the scoring network never trains), and so are learning rates and
-     * performance counts, which would describe the scoring network's own (absent) training.
+     * One session this listener writes, about the weights the scoring network holds when it reports. The records
+     * are written by DL4J's own {@code StatsListener} watching the scoring network, so they are what the UI expects:
+     * score, parameter statistics, memory, software and model information. That listener cannot see updates (the
+     * scoring network never trains) and would report the scoring network's own learning rates, so both are off
+     * there and added here, because DL4J's model page needs them: as the update, how far the weights moved per
+     * iteration since this session's previous record (or since the first iteration this listener saw), and the
+     * training run's learning rates. Positions are counted in updates of the training network seen by this listener.
      */
-    private StatsListener sessionListener(String sessionId) {
-        DefaultStatsUpdateConfiguration update = new DefaultStatsUpdateConfiguration.Builder()
-                .reportingFrequency(1)
-                .collectPerformanceStats(false)
-                .collectLearningRates(false)
-                .collectHistogramsGradients(false).collectHistogramsUpdates(false)
-                .collectHistogramsActivations(false)
-                .collectMeanGradients(false).collectMeanUpdates(false).collectMeanActivations(false)
-                .collectStdevGradients(false).collectStdevUpdates(false).collectStdevActivations(false)
-                .collectMeanMagnitudesGradients(false).collectMeanMagnitudesUpdates(false)
-                .collectMeanMagnitudesActivations(false)
-                .build();
-        return new StatsListener(router, new DefaultStatsInitializationConfiguration(true, true, true), update,
-                sessionId, workerId);
+    private final class Session {
+
+        private final String id;
+        private final StatsListener stats;
+        private Map<String, INDArray> previous;
+        private long previousPosition;
+
+        private Session(String id, Map<String, INDArray> baseline) {
+            this.id = id;
+            this.previous = baseline;
+            DefaultStatsUpdateConfiguration update = new DefaultStatsUpdateConfiguration.Builder()
+                    .reportingFrequency(1)
+                    .collectPerformanceStats(false)
+                    .collectLearningRates(false)
+                    .collectHistogramsGradients(false).collectHistogramsUpdates(false)
+                    .collectHistogramsActivations(false)
+                    .collectMeanGradients(false).collectMeanUpdates(false).collectMeanActivations(false)
+                    .collectStdevGradients(false).collectStdevUpdates(false).collectStdevActivations(false)
+                    .collectMeanMagnitudesGradients(false).collectMeanMagnitudesUpdates(false)
+                    .collectMeanMagnitudesActivations(false)
+                    .build();
+            this.stats = new StatsListener(router, new DefaultStatsInitializationConfiguration(true, true, true),
+                    update, id, workerId);
+        }
+
+        /**
+         * Reports the scoring network's weights with this score, under the training network's 0-based iteration
+         * index; {@code position} is the number of updates the weights reflect.
+         */
+        private void report(Model training, double score, int iteration, int epoch, long position) {
+            Map<String, INDArray> now = scorer.paramTable(true);
+            long span = previous == null ? 0 : position - previousPosition;
+            Map<String, Double> movement = new LinkedHashMap<>();
+            Map<String, Histogram> histograms = new LinkedHashMap<>();
+            for (Map.Entry<String, INDArray> entry : now.entrySet()) {
+                INDArray params = entry.getValue();
+                INDArray step = span > 0 ? params.sub(previous.get(entry.getKey())).divi(span) : params.mul(0);
+                movement.put(entry.getKey(), step.norm1Number().doubleValue() / step.length());
+                histograms.put(entry.getKey(), histogram(step));
+            }
+            previous = copyOf(now);
+            previousPosition = position;
+            router.complete(id, movement, histograms, learningRates(training));
+            if (scorer instanceof MultiLayerNetwork mln) {
+                mln.setScore(score);
+            } else {
+                ((ComputationGraph) scorer).setScore(score);
+            }
+            stats.iterationDone(scorer, iteration, epoch);
+        }
+    }
+
+    private static Map<String, INDArray> copyOf(Map<String, INDArray> params) {
+        Map<String, INDArray> copy = new LinkedHashMap<>();
+        for (Map.Entry<String, INDArray> entry : params.entrySet()) {
+            copy.put(entry.getKey(), entry.getValue().dup());
+        }
+        return copy;
+    }
+
+    /** A histogram as DL4J's {@code StatsListener} makes one: ND4J's histogram op over [min, max]. */
+    private static Histogram histogram(INDArray values) {
+        org.nd4j.linalg.api.ops.impl.transforms.Histogram op =
+                new org.nd4j.linalg.api.ops.impl.transforms.Histogram(values, HISTOGRAM_BINS);
+        Nd4j.exec(op);
+        INDArray bins = op.getOutputArgument(0);
+        int[] counts = new int[HISTOGRAM_BINS];
+        for (int i = 0; i < counts.length; i++) {
+            counts[i] = (int) bins.getDouble(i);
+        }
+        return new Histogram(values.minNumber().doubleValue(), values.maxNumber().doubleValue(), HISTOGRAM_BINS,
+                counts);
+    }
+
+    /** The training network's learning rates now, keyed as DL4J's {@code StatsListener} keys them. */
+    private static Map<String, Double> learningRates(Model model) {
+        Map<String, Double> rates = new LinkedHashMap<>();
+        Layer[] layers = model instanceof MultiLayerNetwork mln ? mln.getLayers()
+                : ((ComputationGraph) model).getLayers();
+        for (int i = 0; i < layers.length; i++) {
+            Layer layer = layers[i];
+            org.deeplearning4j.nn.conf.layers.Layer conf = layer.conf().getLayer();
+            String prefix = model instanceof MultiLayerNetwork ? String.valueOf(i) : conf.getLayerName();
+            for (String key : conf.initializer().paramKeys(conf)) {
+                double rate = conf.getUpdaterByParam(key).getLearningRate(layer.getIterationCount(),
+                        layer.getEpochCount());
+                rates.put(prefix + "_" + key, Double.isNaN(rate) ? 0.0 : rate);
+            }
+        }
+        return rates;
     }
 
     // ---------------------------------------------------------------- checks
@@ -508,20 +602,27 @@ public final class AverageStatsListener extends BaseTrainingListener {
 
     // ---------------------------------------------------------------- timestamps
 
+    /** What a session's next record gets besides what DL4J's listener put in it. */
+    private record Completion(Map<String, Double> updateMeanMagnitudes, Map<String, Histogram> updateHistograms,
+                              Map<String, Double> learningRates) {
+    }
+
     /**
-     * Forwards this listener's records with two corrections to their timestamps. Every session is dated from the
-     * first training event this listener saw, less one millisecond (DL4J's {@code StatsListener} dates the training
-     * session from its first {@code iterationDone}, later): DL4J's UI opens the session that started last, which is
-     * then the training session. And every update of a session gets a distinct, increasing timestamp: storages key
-     * updates by session, worker and timestamp, and a second record in the same millisecond would replace the first.
+     * Forwards this listener's records, completed and re-dated. Each record gets the update statistics and learning
+     * rates its session prepared ({@link Session}). Every session is dated from the first training event this
+     * listener saw, less one millisecond (DL4J's {@code StatsListener} dates the training session from its first
+     * {@code iterationDone}, later): DL4J's UI opens the session that started last, which is then the training
+     * session. And every update of a session gets a distinct, increasing timestamp: storages key updates by session,
+     * worker and timestamp, and a second record in the same millisecond would replace the first.
      */
-    private static final class Restamping implements StatsStorageRouter {
+    private static final class SessionRouter implements StatsStorageRouter {
 
         private final StatsStorageRouter target;
         private final Map<String, Long> lastUpdate = new HashMap<>();
+        private final Map<String, Completion> completions = new HashMap<>();
         private long start = -1;
 
-        private Restamping(StatsStorageRouter target) {
+        private SessionRouter(StatsStorageRouter target) {
             this.target = target;
         }
 
@@ -529,6 +630,11 @@ public final class AverageStatsListener extends BaseTrainingListener {
             if (start < 0) {
                 start = System.currentTimeMillis() - 1;
             }
+        }
+
+        private void complete(String sessionId, Map<String, Double> updateMeanMagnitudes,
+                              Map<String, Histogram> updateHistograms, Map<String, Double> learningRates) {
+            completions.put(sessionId, new Completion(updateMeanMagnitudes, updateHistograms, learningRates));
         }
 
         @Override
@@ -565,6 +671,12 @@ public final class AverageStatsListener extends BaseTrainingListener {
                 long time = previous == null ? update.getTimeStamp() : Math.max(update.getTimeStamp(), previous + 1);
                 lastUpdate.put(key, time);
                 report.reportIDs(update.getSessionID(), update.getTypeID(), update.getWorkerID(), time);
+                Completion completion = completions.remove(update.getSessionID());
+                if (completion != null) {
+                    report.reportMeanMagnitudes(StatsType.Updates, completion.updateMeanMagnitudes());
+                    report.reportHistograms(StatsType.Updates, completion.updateHistograms());
+                    report.reportLearningRates(completion.learningRates());
+                }
             }
             target.putUpdate(update);
         }

@@ -167,13 +167,12 @@ class AverageStatsListenerTest {
 
         // the expected score of each minibatch: the average as it stands when the minibatch is handed to fit
         List<Double> expectedScores = new ArrayList<>();
-        List<Double> expectedMeanMagnitude = new ArrayList<>();
+        List<INDArray> expectedWeights0 = new ArrayList<>();
         INDArray[] average = {null};
         UiFixtures.Watching train = new UiFixtures.Watching(UiFixtures.batches(5, 4), batch -> {
             INDArray current = average[0] == null ? net.params().dup() : average[0];
             expectedScores.add(UiFixtures.withParams(net, current).score(batch));
-            INDArray weights0 = UiFixtures.withParams(net, current).getParam("0_W");
-            expectedMeanMagnitude.add(Transforms.abs(weights0, true).meanNumber().doubleValue());
+            expectedWeights0.add(UiFixtures.withParams(net, current).getParam("0_W").dup());
         });
         net.addListeners(new org.deeplearning4j.optimize.api.BaseTrainingListener() {
             @Override
@@ -208,10 +207,17 @@ class AverageStatsListenerTest {
                 assertEquals(iteration, scores.get(k)[0]);
                 double expected = expectedScores.get(iteration);
                 assertEquals(expected, scores.get(k)[1], 1e-12 * expected, "iteration " + iteration);
-                // the model page's mean magnitudes are those of the averaged weights
-                double meanMagnitude = ((StatsReport) updates.get(k)).getMeanMagnitudes(StatsType.Parameters)
-                        .get("0_W");
-                assertEquals(expectedMeanMagnitude.get(iteration), meanMagnitude, 1e-12, "iteration " + iteration);
+                // the model page: mean magnitudes of the averaged weights, and as "update" how far they moved per
+                // iteration since the previous record (or the first iteration), at the run's learning rate
+                StatsReport report = (StatsReport) updates.get(k);
+                INDArray weights0 = expectedWeights0.get(iteration);
+                assertEquals(Transforms.abs(weights0, true).meanNumber().doubleValue(),
+                        report.getMeanMagnitudes(StatsType.Parameters).get("0_W"), 1e-12, "iteration " + iteration);
+                double moved = Transforms.abs(weights0.sub(expectedWeights0.get(iteration - 2)), true)
+                        .meanNumber().doubleValue() / 2;
+                assertEquals(moved, report.getMeanMagnitudes(StatsType.Updates).get("0_W"), 1e-12,
+                        "iteration " + iteration);
+                assertEquals(0.05, report.getLearningRates().get("0_W"), 1e-7, "Adam(0.05)");
             }
             List<double[]> averaged = UiFixtures.iterationsAndScores(
                     reopened.getAllUpdatesAfter(averageStats.averageMetricSessionId(), TYPE, worker, 0));
