@@ -141,8 +141,6 @@ public final class AverageStatsListener extends BaseTrainingListener {
     private double pendingScore;
     private long pendingPosition;
     private long updatesSeen;
-    private Map<String, INDArray> averageBaseline;
-    private Map<String, INDArray> trainingBaseline;
     private int lastIteration = -1;
     private long epochsEnded;
     private final Set<String> warned = new HashSet<>();
@@ -257,12 +255,11 @@ public final class AverageStatsListener extends BaseTrainingListener {
             synchronized (this) {
                 int iteration = iterationCount(model);
                 boolean due = minibatch != null && isDue(iteration);
-                if (due || averageBaseline == null) {
+                if (due || averageScores == null) {
                     loadAverage(model);
                 }
-                if (averageBaseline == null) {
-                    averageBaseline = copyOf(scorer.paramTable(true));
-                    trainingBaseline = copyOf(model.paramTable(true));
+                if (averageScores == null) {
+                    startSessions(copyOf(scorer.paramTable(true)), copyOf(model.paramTable(true)));
                 }
                 if (due) {
                     pendingScore = score(minibatch);
@@ -283,7 +280,7 @@ public final class AverageStatsListener extends BaseTrainingListener {
                 updatesSeen++;
                 if (pendingIteration == iteration) {
                     pendingIteration = -1;
-                    averageScores().report(model, pendingScore, iteration, epoch, pendingPosition);
+                    averageScores.report(model, pendingScore, iteration, epoch, pendingPosition);
                 }
             }
         }
@@ -308,10 +305,13 @@ public final class AverageStatsListener extends BaseTrainingListener {
             int iteration = Math.max(lastIteration, 0);
             int epoch = epochCount(model);
             loadAverage(model);
-            averageMetric().report(model, evaluate(), iteration, epoch, updatesSeen);
+            if (averageScores == null) {
+                startSessions(null, null);
+            }
+            averageMetric.report(model, evaluate(), iteration, epoch, updatesSeen);
             if (evaluateTrainingWeights) {
                 scorer.setParams(model.params());
-                trainingMetric().report(model, evaluate(), iteration, epoch, updatesSeen);
+                trainingMetric.report(model, evaluate(), iteration, epoch, updatesSeen);
             }
         }
     }
@@ -405,25 +405,18 @@ public final class AverageStatsListener extends BaseTrainingListener {
 
     // ---------------------------------------------------------------- reporting
 
-    private Session averageScores() {
-        if (averageScores == null) {
-            averageScores = new Session(averageSessionId(), averageBaseline);
-        }
-        return averageScores;
-    }
-
-    private Session averageMetric() {
-        if (averageMetric == null) {
+    /**
+     * Creates the sessions this listener writes, measuring the movement of the weights from the given ones (the
+     * average and the training weights at the first iteration seen; null if none was seen).
+     */
+    private void startSessions(Map<String, INDArray> averageBaseline, Map<String, INDArray> trainingBaseline) {
+        averageScores = new Session(averageSessionId(), averageBaseline);
+        if (evaluationData != null) {
             averageMetric = new Session(averageMetricSessionId(), averageBaseline);
+            if (evaluateTrainingWeights) {
+                trainingMetric = new Session(trainingMetricSessionId(), trainingBaseline);
+            }
         }
-        return averageMetric;
-    }
-
-    private Session trainingMetric() {
-        if (trainingMetric == null) {
-            trainingMetric = new Session(trainingMetricSessionId(), trainingBaseline);
-        }
-        return trainingMetric;
     }
 
     /**
