@@ -723,7 +723,7 @@ public final class AverageStatsListener extends BaseTrainingListener {
 
         /**
          * The worker ID of this listener's records. Default: that of the {@code StatsListener} given to the builder,
-         * else DL4J's default (the JVM's ID and the building thread's).
+         * else DL4J's default (the JVM's ID and that of the training thread).
          *
          * @param workerId a non-blank worker ID
          * @return this builder
