@@ -416,7 +416,7 @@ public final class SameDiffAverager extends BaseListener {
         for (Map.Entry<String, INDArray> e : current.entrySet()) {
             INDArray copy = SavedStates.detachedCopy(e.getValue()).reshape('c', e.getValue().shape());
             copies.put(e.getKey(), copy);
-            vectors[i++] = copy.reshape('c', copy.length());
+            vectors[i++] = copy.reshape('c', new long[] {copy.length()});
         }
         if (average != null && average.average() != null) {
             average.writeInto(vectors);

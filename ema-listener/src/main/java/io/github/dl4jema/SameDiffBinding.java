@@ -2,6 +2,7 @@ package io.github.dl4jema;
 
 import java.lang.ref.WeakReference;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -14,7 +15,6 @@ import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.internal.Variable;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.Shape;
 
 /**
  * One averager's hold on the SameDiff graph it averages, and the seam between the shared averaging core
@@ -198,15 +198,18 @@ final class SameDiffBinding {
 
     /**
      * The graph's trainable variables: of {@link VariableType#VARIABLE} and a floating-point type, the variables
-     * {@code SameDiff.fit} updates, with their arrays, in name order (SameDiff's own order is that of its variable map,
-     * which a saved and loaded graph need not keep).
+     * {@code SameDiff.fit} updates, with their arrays (null if one has none), in name order (SameDiff's own order is
+     * that of its variable map, which a saved and loaded graph need not keep). Empty variables are left out.
      */
     static Map<String, INDArray> trainable(SameDiff sd) {
         Map<String, INDArray> trainable = new TreeMap<>();
         for (Variable v : sd.getVariables().values()) {
             SDVariable variable = v.getVariable();
             if (variable.getVariableType() == VariableType.VARIABLE && variable.dataType().isFPType()) {
-                trainable.put(v.getName(), sd.getArrForVarName(v.getName()));
+                INDArray array = sd.getArrForVarName(v.getName());
+                if (array == null || array.length() > 0) {
+                    trainable.put(v.getName(), array);
+                }
             }
         }
         return trainable;
@@ -284,13 +287,32 @@ final class SameDiffBinding {
      * @throws IllegalStateException if the array is not contiguous in C order, so no vector view of it exists
      */
     private static INDArray vectorOf(String name, INDArray array) {
-        if (array.ordering() != 'c' || !Shape.hasDefaultStridesForShape(array)) {
+        INDArray vector = null;
+        if (contiguousInC(array)) {
+            vector = array.rank() == 1 ? array : array.reshape('c', new long[] {array.length()});
+        }
+        if (vector == null || vector.data().address() != array.data().address()
+                || vector.offset() != array.offset()) {
             throw new IllegalStateException("variable '" + name + "' holds an array that is not contiguous in C "
                     + "order, which an in-place average cannot see as a vector; give it a C-order copy with "
                     + "sd.getVariable(\"" + name + "\").setArray(array.dup('c')) (got: order " + array.ordering()
-                    + ", shape " + java.util.Arrays.toString(array.shape()) + ", stride "
-                    + java.util.Arrays.toString(array.stride()) + ")");
+                    + ", shape " + Arrays.toString(array.shape()) + ", stride " + Arrays.toString(array.stride())
+                    + ")");
         }
-        return array.rank() == 1 ? array : array.reshape('c', array.length());
+        return vector;
+    }
+
+    /** @return true if the elements of {@code array} lie one after the other in C order (dimensions of 1 aside) */
+    private static boolean contiguousInC(INDArray array) {
+        long[] shape = array.shape();
+        long[] stride = array.stride();
+        long expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1 && stride[i] != expected) {
+                return false;
+            }
+            expected *= shape[i];
+        }
+        return true;
     }
 }
