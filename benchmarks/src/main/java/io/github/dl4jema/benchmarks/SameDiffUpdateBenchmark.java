@@ -1,6 +1,11 @@
 package io.github.dl4jema.benchmarks;
 
 import io.github.dl4jema.SameDiffAverager;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -164,5 +169,82 @@ public class SameDiffUpdateBenchmark {
     @Benchmark
     public INDArray copyFloor() {
         return copy.assign(average);
+    }
+
+    /**
+     * The same variants measured in pairs in one JVM, for ratios that survive a shared machine (JMH's forks of
+     * different variants run minutes apart): each round runs every variant once, in a rotating order, and the ratio
+     * of two variants is taken within each round; the median over rounds is printed. Arguments: the graphs
+     * ({@code TYPE:VARIABLES:N}, default those of {@link #graph}), then {@code -rounds R} (default 200).
+     *
+     * <pre>
+     * java -cp benchmarks/target/classes:... io.github.dl4jema.benchmarks.SameDiffUpdateBenchmark FLOAT:62:11700000
+     * </pre>
+     *
+     * @param args graphs and options
+     */
+    public static void main(String[] args) {
+        List<String> graphs = new ArrayList<>();
+        int rounds = 200;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("-rounds")) {
+                rounds = Integer.parseInt(args[++i]);
+            } else {
+                graphs.add(args[i]);
+            }
+        }
+        if (graphs.isEmpty()) {
+            graphs = List.of("FLOAT:62:100000", "FLOAT:62:1000000", "FLOAT:62:11700000", "FLOAT:1000:1000000");
+        }
+        for (String g : graphs) {
+            SameDiffUpdateBenchmark b = new SameDiffUpdateBenchmark();
+            b.graph = g;
+            b.setUp();
+            Map<String, Runnable> variants = new LinkedHashMap<>();
+            variants.put("perVariableShadow", b::perVariableShadow);
+            variants.put("flatCopyShadow", b::flatCopyShadow);
+            variants.put("perVariableWriteBack", b::perVariableWriteBack);
+            variants.put("flatCopyWriteBack", b::flatCopyWriteBack);
+            variants.put("averagerShadow", b::averagerShadow);
+            variants.put("averagerWriteBack", b::averagerWriteBack);
+            variants.put("copyFloor", b::copyFloor);
+            List<String> names = new ArrayList<>(variants.keySet());
+            int warmup = Math.max(3, rounds / 10);
+            double[][] recorded = new double[names.size()][rounds];
+            for (int round = 0; round < warmup + rounds; round++) {
+                for (int k = 0; k < names.size(); k++) {
+                    int v = (k + round) % names.size();
+                    long start = System.nanoTime();
+                    variants.get(names.get(v)).run();
+                    double ms = (System.nanoTime() - start) / 1e6;
+                    if (round >= warmup) {
+                        recorded[v][round - warmup] = ms;
+                    }
+                }
+            }
+            System.out.printf("%s, %d rounds (medians, ms):%n", g, rounds);
+            for (int v = 0; v < names.size(); v++) {
+                System.out.printf("  %-22s %10.4f%n", names.get(v), median(recorded[v]));
+            }
+            String[][] ratios = {{"flatCopyShadow", "perVariableShadow"}, {"flatCopyWriteBack", "perVariableWriteBack"},
+                {"averagerShadow", "perVariableShadow"}, {"averagerWriteBack", "perVariableWriteBack"},
+                {"averagerShadow", "copyFloor"}, {"averagerWriteBack", "copyFloor"}};
+            for (String[] pair : ratios) {
+                double[] r = new double[rounds];
+                double[] num = recorded[names.indexOf(pair[0])];
+                double[] den = recorded[names.indexOf(pair[1])];
+                for (int i = 0; i < rounds; i++) {
+                    r[i] = num[i] / den[i];
+                }
+                System.out.printf("  %s / %s: %.2f (median of per-round ratios)%n", pair[0], pair[1], median(r));
+            }
+            b.tearDown();
+        }
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 }
