@@ -384,11 +384,6 @@ public final class SameDiffAverager extends BaseListener {
         return average.update(binding.vectors(sd), step, SUBJECT);
     }
 
-    /** @return the number of WARN lines logged for skipped updates so far (for tests of the rate limit) */
-    synchronized long skipWarnings() {
-        return average == null ? 0 : average.skipWarnings();
-    }
-
     // ---------------------------------------------------------------- access to the average
 
     /**
