@@ -4,8 +4,9 @@ import java.util.Properties;
 import java.util.regex.Pattern;
 
 /**
- * The immutable configuration of an {@link EmaListener}: its name, what is averaged, when, by which rule, and where
- * the average lives. Built by {@link EmaListener.Builder}; saved with the state.
+ * The immutable configuration of an averager ({@link EmaListener} or {@link SameDiffAverager}): its name, what is
+ * averaged, when, by which rule, and where the average lives. Built by {@link EmaListener.Builder} or
+ * {@link SameDiffAverager.Builder}; saved with the state.
  *
  * @param name      the averager's name: the key its state is saved under in a model zip, unique per network;
  *                  default {@link #defaultName(AveragingRule)}
@@ -97,8 +98,8 @@ public record EmaConfig(String name, AveragingRule rule, UpdateSchedule schedule
             if (customRule == null) {
                 throw new IllegalArgumentException("averaging state '" + name + "' in " + where + " was saved with "
                         + "the custom rule " + p.getProperty("rule.description") + ", which cannot be saved as "
-                        + "data: pass it again with EmaListener.restore(file, net, RestoreOptions.named(\"" + name
-                        + "\").rule(yourRule))");
+                        + "data: pass it again with restore(file, model, RestoreOptions.named(\"" + name
+                        + "\").rule(yourRule)) of EmaListener or SameDiffAverager");
             }
             rule = customRule;
         } else {

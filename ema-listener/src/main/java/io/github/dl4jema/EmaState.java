@@ -22,16 +22,18 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Everything an {@link EmaListener} needs to resume, as one immutable value: its configuration, the stored average,
- * the snapshot and step counts, and what the state belongs to (the network's parameter layout, a digest of the
- * weights it was saved with, and DL4J's epoch and iteration counts at that moment).
+ * Everything an {@link EmaListener} or a {@link SameDiffAverager} needs to resume, as one immutable value: its
+ * configuration, the stored average, the snapshot and step counts, and what the state belongs to (the parameter
+ * layout, a digest of the weights it was saved with, and the model's epoch and iteration counts at that moment).
  *
- * <p>Saved inside DL4J's model zip, beside the network, as data and never as Java serialization: the entries
+ * <p>Saved inside DL4J's model zip, beside the network (for a SameDiff graph: in a zip beside its file, see
+ * {@link SameDiffAverager#stateFile(java.io.File)}), as data and never as Java serialization: the entries
  * {@code dl4j-ema/<name>/state.properties} (configuration and counts, text) and {@code dl4j-ema/<name>/average.bin}
  * (the average in ND4J's binary format, which keeps its data type and every bit). A built-in rule is saved by name; a
  * custom rule by its {@code toString()} only, and must be supplied again at restore.
  *
- * <p>Instances handed out by {@link EmaListener#state()} are copies, safe to keep.
+ * <p>Instances handed out by {@link EmaListener#state()} and {@link SameDiffAverager#state()} are copies, safe to
+ * keep.
  */
 public final class EmaState {
 
@@ -70,9 +72,9 @@ public final class EmaState {
     }
 
     /**
-     * The stored average, in the network's flat parameter layout (the order of {@code params()}), or null before
-     * the first snapshot. FLOAT for a HALF or BFLOAT16 network (the master copy). Positions outside the parameter
-     * selection hold no meaning.
+     * The stored average, in the network's flat parameter layout (the order of {@code params()}; for a SameDiff graph,
+     * the selected variables end to end in name order), or null before the first snapshot. FLOAT for HALF or BFLOAT16
+     * parameters (the master copy). Positions outside the parameter selection hold no meaning.
      *
      * @return the average (this state's own copy; do not modify it)
      */
@@ -95,7 +97,10 @@ public final class EmaState {
         return skippedUpdates;
     }
 
-    /** @return a SHA-256 digest of the network's weights when the state was taken, or null if it was unbound */
+    /**
+     * @return a SHA-256 digest of the network's weights (a SameDiff graph's selected variables) when the state was
+     *         taken, or null if it was unbound
+     */
     public String weightsDigest() {
         return weightsDigest;
     }

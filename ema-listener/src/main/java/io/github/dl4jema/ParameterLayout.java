@@ -19,26 +19,36 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * What a stored average belongs to: the network's parameter keys in {@code paramTable()} order with their shapes, and
- * the parameters' data type. A state is only ever restored into a network of the same layout, and
- * {@link #differenceFrom(ParameterLayout)} says what differs when it is not.
+ * What a stored average belongs to: the network's parameter keys in {@code paramTable()} order with their shapes (for
+ * a SameDiff graph: the selected variables by name, in the order they are laid end to end), and the parameters' data
+ * type. A state is only ever restored into a network of the same layout, and {@link #differenceFrom(ParameterLayout)}
+ * says what differs when it is not.
  *
- * @param shapes the parameter shapes by key, in {@code paramTable()} order (the order of the flat buffer)
- * @param type   the data type of the network's parameters
+ * @param shapes the parameter shapes by key, in the order of the flat layout ({@code paramTable()} order for a network)
+ * @param type   the data type of the parameters
  */
 record ParameterLayout(Map<String, List<Long>> shapes, DataType type) {
 
     /** @return the layout of {@code model}'s parameters */
     static ParameterLayout of(Model model) {
+        return of(model.paramTable(), model.params().dataType());
+    }
+
+    /**
+     * @param arrays the parameters by key, in the order of the flat layout
+     * @param type   their data type
+     * @return the layout of {@code arrays}
+     */
+    static ParameterLayout of(Map<String, INDArray> arrays, DataType type) {
         Map<String, List<Long>> shapes = new LinkedHashMap<>();
-        for (Map.Entry<String, INDArray> e : model.paramTable().entrySet()) {
+        for (Map.Entry<String, INDArray> e : arrays.entrySet()) {
             List<Long> shape = new ArrayList<>();
             for (long d : e.getValue().shape()) {
                 shape.add(d);
             }
             shapes.put(e.getKey(), List.copyOf(shape));
         }
-        return new ParameterLayout(java.util.Collections.unmodifiableMap(shapes), model.params().dataType());
+        return new ParameterLayout(java.util.Collections.unmodifiableMap(shapes), type);
     }
 
     /** @return the number of parameters */
@@ -118,15 +128,18 @@ record ParameterLayout(Map<String, List<Long>> shapes, DataType type) {
     }
 
     /**
-     * A SHA-256 digest of the values of {@code params} (their ND4J binary form), so that a state can tell the
-     * weights it was saved with from any others. Streams through the digest; costs one read of the parameters.
+     * A SHA-256 digest of the values of {@code params} (their ND4J binary form, one array after the other), so that a
+     * state can tell the weights it was saved with from any others. Streams through the digest; costs one read of the
+     * parameters.
      */
-    static String digest(INDArray params) {
+    static String digest(INDArray... params) {
         try {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
             try (DataOutputStream out = new DataOutputStream(new DigestOutputStream(OutputStream.nullOutputStream(),
                     sha))) {
-                Nd4j.write(params.reshape(params.length()), out);
+                for (INDArray array : params) {
+                    Nd4j.write(array.reshape(array.length()), out);
+                }
             }
             return HexFormat.of().formatHex(sha.digest());
         } catch (NoSuchAlgorithmException e) {

@@ -298,6 +298,49 @@ public final class ParameterSelection {
         return flatRanges;
     }
 
+    /**
+     * Whether this selection can be resolved by name alone, as a SameDiff graph's variables are: {@link #all()},
+     * {@link #keys(String...)} and {@link #allExcept(String...)}. Layers and batch-norm statistics are DL4J network
+     * notions.
+     *
+     * @return true for the selections a {@link SameDiffAverager} accepts
+     */
+    boolean byNameOnly() {
+        return kind == Kind.ALL || kind == Kind.KEYS || kind == Kind.ALL_EXCEPT_KEYS;
+    }
+
+    /**
+     * Resolves a selection {@linkplain #byNameOnly() by name} against the names it may choose from.
+     *
+     * @param available the names, in the order of the result
+     * @param owner     what holds them, for the messages, such as {@code "the graph's trainable variables"}
+     * @return the selected names, in the order of {@code available}
+     * @throws IllegalArgumentException if a name given is not available, or nothing is selected
+     * @throws IllegalStateException    if this selection is not {@linkplain #byNameOnly() by name}
+     */
+    List<String> selectNames(List<String> available, String owner) {
+        if (!byNameOnly()) {
+            throw new IllegalStateException("parameter selection " + this + " is not a selection by name");
+        }
+        Set<String> missing = new LinkedHashSet<>(names);
+        missing.removeAll(available);
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("parameter selection " + this + " names " + missing + ", which are not "
+                    + "among " + owner + " " + available);
+        }
+        List<String> selected = new ArrayList<>();
+        for (String name : available) {
+            if (kind == Kind.ALL || (kind == Kind.KEYS) == names.contains(name)) {
+                selected.add(name);
+            }
+        }
+        if (selected.isEmpty()) {
+            throw new IllegalArgumentException("parameter selection " + this + " selects none of " + owner + " "
+                    + available);
+        }
+        return selected;
+    }
+
     /** @return this selection as one line of text, read back by {@link #decode(String)} */
     String encode() {
         return names.isEmpty() ? kind.name() : kind.name() + ":" + String.join(",", names);

@@ -1,6 +1,7 @@
 package io.github.dl4jema;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.reflect.Field;
 import java.lang.reflect.InvocationTargetException;
@@ -49,6 +50,34 @@ class AllocationTest {
         }
     }
 
+    /**
+     * Runs {@code work} and asserts that it allocated no ND4J data buffer and no JavaCPP memory.
+     *
+     * @param what what {@code work} does, for the messages
+     */
+    static void assertNothingAllocatedOffHeap(Runnable work, String what) throws Exception {
+        Field field = Nd4j.class.getDeclaredField("DATA_BUFFER_FACTORY_INSTANCE");
+        field.setAccessible(true);
+        DataBufferFactory real = (DataBufferFactory) field.get(null);
+        CountingFactory counter = new CountingFactory();
+        field.set(null, counter.wrap(real));
+        try {
+            // settle what earlier tests left for JavaCPP to free, so that a concurrent free cannot hide an allocation
+            System.gc();
+            Pointer.deallocateReferences();
+            long pointerBytes = Pointer.totalBytes();
+            counter.counting = true;
+            work.run();
+            counter.counting = false;
+            assertEquals(0, counter.allocations.get(), "ND4J buffers allocated in " + what);
+            long grown = Pointer.totalBytes() - pointerBytes;
+            assertTrue(grown <= 0, "JavaCPP bytes allocated in " + what + ": " + grown + " (a negative count is "
+                    + "memory freed meanwhile by JavaCPP's deallocator)");
+        } finally {
+            field.set(null, real);
+        }
+    }
+
     static Stream<Arguments> networksAndModes() {
         return Stream.of(AverageMode.values()).flatMap(mode -> Stream.of(
                 Arguments.of(mode, "MultiLayerNetwork, all", Networks.mlp(DataType.FLOAT, true, 1),
@@ -74,24 +103,11 @@ class AllocationTest {
             Snapshots.load(net, k);
             ema.update(net);
         }
-        Field field = Nd4j.class.getDeclaredField("DATA_BUFFER_FACTORY_INSTANCE");
-        field.setAccessible(true);
-        DataBufferFactory real = (DataBufferFactory) field.get(null);
-        CountingFactory counter = new CountingFactory();
-        field.set(null, counter.wrap(real));
-        try {
-            long pointerBytes = Pointer.totalBytes();
-            counter.counting = true;
+        assertNothingAllocatedOffHeap(() -> {
             for (int i = 0; i < UPDATES; i++) {
                 ema.update(net);
             }
-            counter.counting = false;
-            assertEquals(0, counter.allocations.get(), "ND4J buffers allocated in " + UPDATES + " updates");
-            assertEquals(0, Pointer.totalBytes() - pointerBytes, "JavaCPP bytes allocated in " + UPDATES
-                    + " updates");
-        } finally {
-            field.set(null, real);
-        }
+        }, UPDATES + " updates");
         assertEquals(UPDATES + 3, ema.snapshotCount());
     }
 }

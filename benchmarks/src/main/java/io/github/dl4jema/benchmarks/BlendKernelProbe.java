@@ -44,7 +44,9 @@ public final class BlendKernelProbe {
      */
     public static void blend(INDArray average, INDArray params, double decay, boolean writeBack) {
         try {
-            BLEND.invokeExact(average, params, (INDArray) null, 1.0 - decay, writeBack ? params : (INDArray) null);
+            // a local, not a conditional expression: in invokeExact's argument list that would be typed Object
+            INDArray target = writeBack ? params : null;
+            BLEND.invokeExact(average, params, (INDArray) null, 1.0 - decay, target);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }
