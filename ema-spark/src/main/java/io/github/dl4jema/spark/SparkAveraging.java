@@ -57,7 +57,8 @@ public final class SparkAveraging {
      * every averager on the driver's network, in the order given.
      *
      * @param sparkNet  the Spark network, with a {@link ParameterAveragingTrainingMaster}
-     * @param data      the training data; {@code cache()} it, since every epoch reads it again
+     * @param data      the training data, read once per epoch; leave persisting it to DL4J (its {@code Direct}
+     *                  training approach persists it, and fails on an RDD persisted at another storage level)
      * @param epochs    the number of epochs, {@code ≥ 1}
      * @param averagers one or more distinct averagers, not among {@code sparkNet}'s listeners
      * @return the driver's network ({@code sparkNet.getNetwork()})
@@ -79,7 +80,7 @@ public final class SparkAveraging {
      * updates every averager on the driver's network, in the order given.
      *
      * @param sparkGraph the Spark computation graph, with a {@link ParameterAveragingTrainingMaster}
-     * @param data       the training data; {@code cache()} it, since every epoch reads it again
+     * @param data       the training data, read once per epoch; leave persisting it to DL4J
      * @param epochs     the number of epochs, {@code ≥ 1}
      * @param averagers  one or more distinct averagers, not among {@code sparkGraph}'s listeners
      * @return the driver's network ({@code sparkGraph.getNetwork()})
@@ -98,7 +99,7 @@ public final class SparkAveraging {
      * each, updates every averager on the driver's network, in the order given.
      *
      * @param sparkGraph the Spark computation graph, with a {@link ParameterAveragingTrainingMaster}
-     * @param data       the training data as {@code MultiDataSet}s; {@code cache()} it
+     * @param data       the training data as {@code MultiDataSet}s, read once per epoch; leave persisting it to DL4J
      * @param epochs     the number of epochs, {@code ≥ 1}
      * @param averagers  one or more distinct averagers, not among {@code sparkGraph}'s listeners
      * @return the driver's network ({@code sparkGraph.getNetwork()})

@@ -93,7 +93,7 @@ class SparkAveragingIT {
             y[score < -1 ? 0 : score < 1 ? 1 : 2] = 1;
             examples.add(new DataSet(Nd4j.create(new double[][] {x}), Nd4j.create(new double[][] {y})));
         }
-        data = sc.parallelize(examples, WORKERS).cache();
+        data = sc.parallelize(examples, WORKERS);
     }
 
     @AfterAll

@@ -66,7 +66,7 @@ public final class SparkDigitsExample {
                 .set("spark.ui.enabled", "false");
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             List<DataSet> examples = split.train().asList();
-            JavaRDD<DataSet> train = sc.parallelize(examples).cache();
+            JavaRDD<DataSet> train = sc.parallelize(examples);
             MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
                     .seed(SEED)
                     .weightInit(WeightInit.XAVIER)

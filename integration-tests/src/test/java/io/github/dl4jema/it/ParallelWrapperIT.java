@@ -167,6 +167,8 @@ class ParallelWrapperIT {
         double[] workerZero = recorder.masterAfter.get(ROUNDS - 1);
         double[] workersMean = mean(workerZero, recorder.replicaAfter.get(ROUNDS - 1));
         assertArrayEquals(workerZero, master, 0.0, "the master holds worker 0's own weights");
+        System.out.printf("ParallelWrapperIT averagingFrequency=3: the master differs from the workers' mean by up to "
+                + "%.4f%n", maxDifference(workersMean, master));
         assertTrue(maxDifference(workersMean, master) > 1e-3,
                 "... and not the workers' mean (differs by " + maxDifference(workersMean, master) + ")");
         assertEquals(0, sma.snapshotCount(), "no snapshot of worker 0 alone");
