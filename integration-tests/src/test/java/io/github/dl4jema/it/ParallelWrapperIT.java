@@ -225,10 +225,16 @@ class ParallelWrapperIT {
         assertEquals(0, ema.snapshotCount());
     }
 
-    @Test
-    void aListenerHandedToTheWrapperFailsTheFitWithTheRecipe() {
+    /**
+     * Per-iteration and per-epoch listeners alike: the wrapper fires no epoch events, so a listener on the default
+     * epoch schedule (the seed rule's) must fail at its workers' first iteration rather than stay silent.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"exponential per iteration", "seed rule per epoch"})
+    void aListenerHandedToTheWrapperFailsTheFitWithTheRecipe(String which) {
         MultiLayerNetwork net = network();
-        EmaListener ema = EmaListener.exponential(0.9).build();
+        EmaListener ema = which.startsWith("seed") ? EmaListener.seedRule().build()
+                : EmaListener.exponential(0.9).build();
         net.addListeners(ema);
         // not closed: after a worker failed, DL4J M2.1 leaves the wrapper broken; its threads are daemons
         ParallelWrapper wrapper = wrapper(net, 2);
