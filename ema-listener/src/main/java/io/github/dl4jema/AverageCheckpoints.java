@@ -227,7 +227,7 @@ public final class AverageCheckpoints extends BaseTrainingListener {
     private static void writeAveragedModels(Model model, File directory, Checkpoint written,
                                             List<EmaListener> averagers) throws IOException {
         for (EmaListener averager : averagers) {
-            Model copy = NetworkSlot.of(model).withTrainingWeights(() -> averager.averagedCopy(model));
+            Model copy = ModelSlot.of(model).withTrainingWeights(() -> averager.averagedCopy(model));
             File target = new File(directory, "checkpoint_" + written.getCheckpointNum() + "_average_"
                     + averager.name() + "_" + written.getModelType() + ".zip");
             ModelZip.replace(target, out -> ModelSerializer.writeModel(copy, out, false));
@@ -264,7 +264,7 @@ public final class AverageCheckpoints extends BaseTrainingListener {
                 averagers.add(listed);
             }
         }
-        for (Object bound : NetworkSlot.of(model).averagers()) {
+        for (Object bound : ModelSlot.of(model).averagers()) {
             if (bound instanceof EmaListener averager && seen.add(averager)) {
                 averagers.add(averager);
             }

@@ -287,7 +287,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     private synchronized EmaState stateForSaving() {
         Model bound = binding == null ? null : binding.network();
         if (bound != null) {
-            NetworkSlot.of(bound).refuseSaveWhileSwapped(bound);
+            ModelSlot.of(bound).refuseSaveWhileSwapped();
         }
         return state();
     }
@@ -315,7 +315,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
             synchronized (this) {
                 closeScoringSwap();
             }
-            NetworkSlot.of(model).refuseTrainingWhileSwapped(this);
+            ModelSlot.of(model).refuseTrainingWhileSwapped(this);
         }
     }
 
@@ -406,7 +406,8 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         if (average != null && average.average() != null) {
             INDArray[] params = binding.views(model);
             RunningAverage held = average;
-            scoringSwap = NetworkSlot.of(model).open(model, this, () -> held.writeInto(params), true);
+            scoringSwap = ModelSlot.of(model).open(new INDArray[] {model.params()}, this,
+                    () -> held.writeInto(params), true);
         }
     }
 
@@ -442,7 +443,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     @Override
     public void onGradientCalculation(Model model) {
         if (NetworkBinding.isNetwork(model)) {
-            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
+            ModelSlot.of(model).refuseUpdateWhileSwapped(this);
             if (pendingStep > 0) {
                 synchronized (this) {
                     flushPending(model);
@@ -469,7 +470,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
                 average.pass(step);
                 return;
             }
-            NetworkSlot.of(model).refuseUpdateWhileSwapped(this);
+            ModelSlot.of(model).refuseUpdateWhileSwapped(this);
             model.applyConstraints(iteration + 1, epoch);
         }
         snapshot(model, step);
@@ -534,7 +535,7 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     /** The update itself: on the training weights, beneath an epoch-end scoring swap if one is open. */
     private boolean snapshot(Model model, long step) {
         INDArray[] params = binding.views(model);
-        NetworkSlot slot = NetworkSlot.of(model);
+        ModelSlot slot = ModelSlot.of(model);
         boolean suspended = slot.suspendScoringSwaps(this);
         try {
             return average.update(params, step, binding.subject());
@@ -566,9 +567,9 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
     public synchronized INDArray averagedParams(Model model) {
         bind(model, false);
         flushPending(model);
-        INDArray result = NetworkSlot.of(model).copyOfTrainingWeights(model);
+        INDArray result = ModelSlot.of(model).copyOfTrainingWeights(model.params());
         if (average != null && average.average() != null) {
-            average.writeInto(NetworkSlot.slice(result, average.ranges()));
+            average.writeInto(ModelSlot.slice(result, average.ranges()));
         }
         return result;
     }
@@ -594,7 +595,8 @@ public final class EmaListener extends BaseTrainingListener implements Serializa
         }
         INDArray[] params = binding.views(model);
         RunningAverage held = average;
-        return NetworkSlot.of(model).open(model, this, () -> held.writeInto(params), false);
+        return ModelSlot.of(model).open(new INDArray[] {model.params()}, this, () -> held.writeInto(params),
+                false);
     }
 
     /**

@@ -46,7 +46,7 @@ final class NetworkBinding {
     static NetworkBinding bind(Model model, ParameterLayout layout, EmaConfig config, Object owner,
                                boolean takeOver) {
         long[] ranges = config.selection().resolve(model);
-        NetworkSlot.of(model).register(config.name(), owner, config.scoreOnAverage(), takeOver);
+        ModelSlot.of(model).register(config.name(), owner, config.scoreOnAverage(), takeOver);
         return new NetworkBinding(model, layout, ranges);
     }
 
@@ -101,7 +101,7 @@ final class NetworkBinding {
      * @throws IllegalStateException if the layout changed
      */
     INDArray[] views(Model model) {
-        NetworkSlot slot = NetworkSlot.of(model);
+        ModelSlot slot = ModelSlot.of(model);
         INDArray[] views = slot.views(model, ranges);
         long generation = slot.generation();
         if (generation != generationSeen) {

@@ -75,7 +75,7 @@ final class RunningAverage {
     void resume(INDArray savedAverage, long savedSnapshots, long savedLastStep, long savedSkippedUpdates) {
         if (savedAverage != null) {
             average = savedAverage;
-            averageViews = NetworkSlot.slice(average, ranges);
+            averageViews = ModelSlot.slice(average, ranges);
         }
         snapshots = savedSnapshots;
         lastStep = savedLastStep;
@@ -169,7 +169,7 @@ final class RunningAverage {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
                 average = Nd4j.create(type, Math.max(length, 1));
             }
-            averageViews = NetworkSlot.slice(average, ranges);
+            averageViews = ModelSlot.slice(average, ranges);
         }
         if (snapshots == 0) {
             for (int i = 0; i < averageViews.length; i++) {
@@ -266,7 +266,7 @@ final class RunningAverage {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
                 scratch = Nd4j.createUninitialized(type, Math.max(length, 1));
             }
-            scratchViews = NetworkSlot.slice(scratch, ranges);
+            scratchViews = ModelSlot.slice(scratch, ranges);
         }
     }
 }

@@ -258,7 +258,7 @@ public final class SameDiffAverager extends BaseListener {
         }
         SameDiff bound = binding == null ? null : binding.graph();
         if (bound != null) {
-            SameDiffSlot.of(bound).refuseSaveWhileSwapped();
+            ModelSlot.of(bound).refuseSaveWhileSwapped();
         }
         return state();
     }
@@ -283,7 +283,7 @@ public final class SameDiffAverager extends BaseListener {
     @Override
     public synchronized void epochStart(SameDiff sd, At at) {
         bind(sd, false);
-        SameDiffSlot.of(sd).refuseUpdateWhileSwapped(this);
+        ModelSlot.of(sd).refuseUpdateWhileSwapped(this);
     }
 
     /**
@@ -301,7 +301,7 @@ public final class SameDiffAverager extends BaseListener {
         lastStart = at;
         lastStartIteration = at == null ? -1 : at.iteration();
         bind(sd, false);
-        SameDiffSlot.of(sd).refuseUpdateWhileSwapped(this);
+        ModelSlot.of(sd).refuseUpdateWhileSwapped(this);
         if (training.get() != sd) {
             training = new WeakReference<>(sd);
         }
@@ -380,7 +380,7 @@ public final class SameDiffAverager extends BaseListener {
     }
 
     private boolean snapshot(SameDiff sd, long step) {
-        SameDiffSlot.of(sd).refuseUpdateWhileSwapped(this);
+        ModelSlot.of(sd).refuseUpdateWhileSwapped(this);
         return average.update(binding.vectors(sd), step, SUBJECT);
     }
 
@@ -438,7 +438,8 @@ public final class SameDiffAverager extends BaseListener {
         }
         INDArray[] vectors = binding.vectors(sd);
         RunningAverage held = average;
-        return SameDiffSlot.of(sd).open(sd, this, () -> held.writeInto(vectors));
+        return ModelSlot.of(sd).open(SameDiffBinding.trainable(sd).values().toArray(new INDArray[0]), this,
+                () -> held.writeInto(vectors), false);
     }
 
     /**

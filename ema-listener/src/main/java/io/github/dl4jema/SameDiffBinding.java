@@ -71,7 +71,7 @@ final class SameDiffBinding {
     static SameDiffBinding bind(SameDiff graph, Map<String, INDArray> selected, ParameterLayout layout,
                                 EmaConfig config, Object owner, boolean takeOver) {
         SameDiffBinding binding = new SameDiffBinding(graph, layout, selected);
-        SameDiffSlot.of(graph).register(config.name(), owner, takeOver);
+        ModelSlot.of(graph).register(config.name(), owner, false, takeOver);
         return binding;
     }
 

@@ -54,7 +54,7 @@ final class SameDiffStates {
             }
             states.add(averager.stateForSaving(sd));
         }
-        SameDiffSlot.of(sd).refuseSaveWhileSwapped();
+        ModelSlot.of(sd).refuseSaveWhileSwapped();
         ByteBuffer graph = sd.asFlatBuffers(true);
         ModelZip.replace(sameDiffFile, out -> out.write(graph.array(), graph.position(),
                 graph.array().length - graph.position()));

@@ -55,7 +55,7 @@ final class SavedStates {
         }
         File model = ModelZip.temporaryBeside(modelZip, ".model.tmp").toFile();
         try {
-            List<EmaState> states = NetworkSlot.of(net).withTrainingWeights(() -> {
+            List<EmaState> states = ModelSlot.of(net).withTrainingWeights(() -> {
                 List<EmaState> taken = new ArrayList<>();
                 for (EmaListener ema : averagers) {
                     taken.add(ema.stateOf(net));

@@ -55,7 +55,7 @@ class CheckpointTest {
 
         private double[][] read(Model model) {
             double[][] row = new double[averagers.length + 1][];
-            row[0] = values(NetworkSlot.of(model).copyOfTrainingWeights(model));
+            row[0] = values(ModelSlot.of(model).copyOfTrainingWeights(model.params()));
             for (int i = 0; i < averagers.length; i++) {
                 row[i + 1] = values(averagers[i].averagedParams(model));
             }

@@ -97,9 +97,9 @@ class LifecycleTest {
         net.addListeners(ema);
         net.fit(Networks.data(DataType.FLOAT), 2);
         try (AverageSwap ignored = ema.swapIn(net)) {
-            assertTrue(NetworkSlot.of(net).holdsBackup());
+            assertTrue(ModelSlot.of(net).holdsBackup());
         }
-        assertFalse(NetworkSlot.of(net).holdsBackup(), "the backup is released when the swap closes");
+        assertFalse(ModelSlot.of(net).holdsBackup(), "the backup is released when the swap closes");
         return new WeakReference<>(net);
     }
 

@@ -157,11 +157,11 @@ class SameDiffTrainingTest {
         assertArrayEquals(emaAverage, Graphs.flat(sd, Graphs.MLP_VARIABLES));
         first.close();   // out of order: the later swap stays in
         assertArrayEquals(emaAverage, Graphs.flat(sd, Graphs.MLP_VARIABLES));
-        assertTrue(SameDiffSlot.of(sd).holdsBackup());
+        assertTrue(ModelSlot.of(sd).holdsBackup());
         second.close();
         second.close();
         assertArrayEquals(training, Graphs.bits(sd, Graphs.MLP_VARIABLES));
-        assertFalse(SameDiffSlot.of(sd).holdsBackup());
+        assertFalse(ModelSlot.of(sd).holdsBackup());
     }
 
     @Test

@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
+import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -14,38 +15,48 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * What every averager of one network shares: the swaps open on it (and the one backup of the training weights they
- * restore), the names of the averagers bound to it, and the views into its parameter buffer.
+ * What every averager of one model shares, for a DL4J network ({@link EmaListener}) and a SameDiff graph
+ * ({@link SameDiffAverager}) alike: the names of the averagers bound to it, the swaps open on it and the one backup of
+ * the training weights they restore, and, for a network, the views into its parameter buffer.
  *
- * <p>One slot per live network, found by identity ({@code MultiLayerNetwork.equals} compares parameters, so a
- * {@code WeakHashMap} would confuse two networks with equal weights). The registry holds networks weakly and a slot
- * never refers to its network, so a network with averagers attached is collected as soon as the user drops it, and
- * its views and backup with it.
+ * <p>One slot per live model, found by identity ({@code MultiLayerNetwork.equals} compares parameters, so a
+ * {@code WeakHashMap} would confuse two networks with equal weights). The registry holds models weakly and a slot
+ * never refers to its model, so a model with averagers attached is collected as soon as the user drops it, and its
+ * views and backup with it.
  *
- * <p>Swaps: whichever averager opened them, while any swap is open every averager on the network refuses to update
+ * <p>Swaps: whichever averager opened them, while any swap is open every averager on the model refuses to update
  * (before any of them writes), and closing the swaps in any order ends with the training weights: the first swap
- * backs up the training weights, each close restores them and re-applies the latest swap still open. The one
- * exception is the epoch-end swap of an averager that scores on its average ({@code scoreOnAverage}): the other
- * averagers update on the training weights underneath it, and its owner closes it at the next epoch start.
+ * backs up the training weights (the arrays it is given: a network's flat parameter buffer, a graph's variables),
+ * each close restores them and re-applies the latest swap still open. The one exception is the epoch-end swap of an
+ * averager that scores on its average ({@code scoreOnAverage}): the other averagers update on the training weights
+ * underneath it, and its owner closes it at the next epoch start.
  */
-final class NetworkSlot {
+final class ModelSlot {
 
     private static final List<Entry> SLOTS = new ArrayList<>();
-    /** Drops a network's slot (and with it the views into its buffer) once the network itself is collected. */
+    /** Drops a model's slot (and with it the views and backup it holds) once the model itself is collected. */
     private static final Cleaner CLEANER = Cleaner.create();
 
     private final List<Swap> openSwaps = new ArrayList<>();
     private final List<Named> names = new ArrayList<>();
     private final List<Views> views = new ArrayList<>();
-    private INDArray trainingWeights;
+    /** What the model is called in messages, and the builder that names its averagers. */
+    private final String noun;
+    private final String builder;
+    /** While a swap is open: the arrays swapped (the training arrays) and their backup. */
+    private INDArray[] swapped;
+    private INDArray[] trainingWeights;
     private DataBuffer root;
     private long generation;
 
-    private NetworkSlot() {
+    private ModelSlot(Object model) {
+        boolean graph = model instanceof SameDiff;
+        this.noun = graph ? "graph" : "network";
+        this.builder = graph ? "SameDiffAverager.Builder" : "EmaListener.Builder";
     }
 
-    /** @return the slot of {@code model}, created on first use */
-    static NetworkSlot of(Model model) {
+    /** @return the slot of {@code model} (a DL4J network or a SameDiff graph), created on first use */
+    static ModelSlot of(Object model) {
         synchronized (SLOTS) {
             for (int i = 0; i < SLOTS.size(); i++) {
                 Entry entry = SLOTS.get(i);
@@ -53,7 +64,7 @@ final class NetworkSlot {
                     return entry.slot;
                 }
             }
-            Entry entry = new Entry(model, new NetworkSlot());
+            Entry entry = new Entry(model, new ModelSlot(model));
             SLOTS.add(entry);
             CLEANER.register(model, () -> {
                 synchronized (SLOTS) {
@@ -67,11 +78,11 @@ final class NetworkSlot {
     // ---------------------------------------------------------------- names
 
     /**
-     * Records that {@code owner}, named {@code name}, averages this network. With {@code takeOver} (a restored
+     * Records that {@code owner}, named {@code name}, averages this model. With {@code takeOver} (a restored
      * averager) it replaces an averager of that name, which it supersedes.
      *
      * @param scores true if the averager scores on its average at epoch ends: at most one per network
-     * @throws IllegalStateException if another live averager on this network has the same name, or also scores on
+     * @throws IllegalStateException if another live averager on this model has the same name, or also scores on
      *                               its average
      */
     synchronized void register(String name, Object owner, boolean scores, boolean takeOver) {
@@ -82,12 +93,12 @@ final class NetworkSlot {
                 continue;
             }
             if (n.name.equals(name)) {
-                throw new IllegalStateException("two averagers on one network are both named '" + name + "' ("
+                throw new IllegalStateException("two averagers on one " + noun + " are both named '" + name + "' ("
                         + other + " and " + owner + "); their saved states would overwrite each other. Give each "
-                        + "its own name with EmaListener.Builder.name(...)");
+                        + "its own name with " + builder + ".name(...)");
             }
             if (scores && n.scores) {
-                throw new IllegalStateException("two averagers on one network both score on their average ("
+                throw new IllegalStateException("two averagers on one " + noun + " both score on their average ("
                         + other + " and " + owner + "); between epochs the network can hold only one average. "
                         + "Use scoreOnAverage() on one of them and swapIn(net) to evaluate the others");
             }
@@ -97,7 +108,7 @@ final class NetworkSlot {
         }
     }
 
-    /** @return the live averagers registered on this network, in the order they bound */
+    /** @return the live averagers registered on this model, in the order they bound */
     synchronized List<Object> averagers() {
         List<Object> live = new ArrayList<>();
         for (Named n : names) {
@@ -228,20 +239,20 @@ final class NetworkSlot {
         if (openSwaps.isEmpty()) {
             return false;
         }
-        openSwaps.get(0).flat.assign(trainingWeights);
+        restoreTrainingWeights();
         return true;
     }
 
     /** After an update that {@link #suspendScoringSwaps} allowed: takes the new training weights, re-applies the average. */
     synchronized void resumeScoringSwaps() {
         if (!openSwaps.isEmpty()) {
-            trainingWeights.assign(openSwaps.get(0).flat);
+            takeTrainingWeights();
             openSwaps.get(openSwaps.size() - 1).apply.run();
         }
     }
 
     /**
-     * Runs {@code action} with the training weights in the network, whatever swaps are open, and puts the latest open
+     * Runs {@code action} with the training weights in the model, whatever swaps are open, and puts the latest open
      * swap's average back afterwards. Saving uses it so that a model written while an average is swapped in holds its
      * training weights. The training weights are re-read after {@code action}, which may change them.
      */
@@ -249,28 +260,28 @@ final class NetworkSlot {
         if (openSwaps.isEmpty()) {
             return action.run();
         }
-        INDArray flat = openSwaps.get(0).flat;
-        flat.assign(trainingWeights);
+        restoreTrainingWeights();
         try {
             return action.run();
         } finally {
-            trainingWeights.assign(flat);
+            takeTrainingWeights();
             openSwaps.get(openSwaps.size() - 1).apply.run();
         }
     }
 
     /**
-     * @throws IllegalStateException if a swap is open on this network: the network holds an average in place of its
-     *                               training weights, so a state saved beside a model written now would be wrong
+     * @throws IllegalStateException if a swap is open on this model: it holds an average in place of its training
+     *                               weights, so a state saved beside a model written now would be wrong
      */
-    synchronized void refuseSaveWhileSwapped(Model model) {
+    synchronized void refuseSaveWhileSwapped() {
         Swap open = latest(true);
         if (open != null) {
-            throw new IllegalStateException("cannot save while the average of " + open.owner + " is swapped into "
-                    + model.getClass().getSimpleName() + ": a model written now would hold an average as its "
-                    + "training weights. Close the AverageSwap (or call restoreTrainingWeights(net) after scoring on "
-                    + "the average) first, or save with EmaListener.save(net, file, averagers...), which writes the "
-                    + "training weights; nothing was written.");
+            String saveAll = noun.equals("graph") ? "SameDiffAverager.save(sd, file, averagers...)"
+                    : "EmaListener.save(net, file, averagers...)";
+            throw new IllegalStateException("cannot save while the average of " + open.owner + " is swapped into the "
+                    + noun + ": a model written now would hold an average as its training weights. Close the "
+                    + "AverageSwap (or call restoreTrainingWeights(...) after scoring on the average) first, or save "
+                    + "with " + saveAll + ", which writes the training weights; nothing was written.");
         }
     }
 
@@ -283,30 +294,36 @@ final class NetworkSlot {
         return null;
     }
 
-    private static IllegalStateException swappedIn(String what, Swap open) {
-        return new IllegalStateException(what + ": the average of " + open.owner + " is swapped into the network, so "
-                + "its parameters are not the training weights. Close every AverageSwap (swapIn(...)) on this "
-                + "network before training or updating; nothing was changed.");
+    private IllegalStateException swappedIn(String what, Swap open) {
+        return new IllegalStateException(what + ": the average of " + open.owner + " is swapped into the " + noun
+                + ", so its parameters are not the training weights. Close every AverageSwap (swapIn(...)) on this "
+                + noun + " before training or updating; nothing was changed.");
     }
 
     /**
-     * Puts an average into the network until the returned swap is closed.
+     * Puts an average into the model until the returned swap is closed.
      *
-     * @param model   the network
+     * @param weights the model's training arrays, which the first swap backs up and every close restores: a
+     *                network's flat parameter buffer, a graph's variables (null entries are skipped)
      * @param owner   the averager (for messages)
-     * @param apply   writes the owner's average into the network
+     * @param apply   writes the owner's average into the model
      * @param scoring true for the epoch-end swap of an averager that scores on its average: closed by its owner at
      *                the next epoch start, and transparent to the other averagers' updates
      */
-    synchronized AverageSwap open(Model model, Object owner, Runnable apply, boolean scoring) {
-        INDArray flat = model.params();
+    synchronized AverageSwap open(INDArray[] weights, Object owner, Runnable apply, boolean scoring) {
         if (openSwaps.isEmpty()) {
+            INDArray[] backup = new INDArray[weights.length];
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                trainingWeights = Nd4j.createUninitialized(flat.dataType(), flat.length());
+                for (int i = 0; i < weights.length; i++) {
+                    backup[i] = weights[i] == null ? null
+                            : Nd4j.createUninitialized(weights[i].dataType(), weights[i].shape());
+                }
             }
-            trainingWeights.assign(flat);
+            swapped = weights.clone();
+            trainingWeights = backup;
+            takeTrainingWeights();
         }
-        Swap swap = new Swap(flat, owner, apply, scoring);
+        Swap swap = new Swap(owner, apply, scoring);
         openSwaps.add(swap);
         apply.run();
         return swap;
@@ -316,20 +333,40 @@ final class NetworkSlot {
         if (!openSwaps.remove(swap)) {
             return;
         }
-        swap.flat.assign(trainingWeights);
+        restoreTrainingWeights();
         if (openSwaps.isEmpty()) {
+            swapped = null;
             trainingWeights = null;
         } else {
             openSwaps.get(openSwaps.size() - 1).apply.run();
         }
     }
 
+    /** The swapped arrays ← the backup. */
+    private void restoreTrainingWeights() {
+        for (int i = 0; i < swapped.length; i++) {
+            if (swapped[i] != null) {
+                swapped[i].assign(trainingWeights[i]);
+            }
+        }
+    }
+
+    /** The backup ← the swapped arrays. */
+    private void takeTrainingWeights() {
+        for (int i = 0; i < swapped.length; i++) {
+            if (swapped[i] != null) {
+                trainingWeights[i].assign(swapped[i]);
+            }
+        }
+    }
+
     /**
-     * @return a copy of the network's training weights, outside any workspace: its parameters, or, while an average is
+     * @param flat a network's flat parameter buffer, the one array its swaps back up
+     * @return a copy of the network's training weights, outside any workspace: {@code flat}, or, while an average is
      *         swapped in, the backup beneath it
      */
-    synchronized INDArray copyOfTrainingWeights(Model model) {
-        INDArray source = openSwaps.isEmpty() ? model.params() : trainingWeights;
+    synchronized INDArray copyOfTrainingWeights(INDArray flat) {
+        INDArray source = openSwaps.isEmpty() ? flat : trainingWeights[0];
         return SavedStates.detachedCopy(source);
     }
 
@@ -339,13 +376,11 @@ final class NetworkSlot {
     }
 
     private final class Swap implements AverageSwap {
-        final INDArray flat;
         final Object owner;
         final Runnable apply;
         final boolean scoring;
 
-        Swap(INDArray flat, Object owner, Runnable apply, boolean scoring) {
-            this.flat = flat;
+        Swap(Object owner, Runnable apply, boolean scoring) {
             this.owner = owner;
             this.apply = apply;
             this.scoring = scoring;
@@ -353,7 +388,7 @@ final class NetworkSlot {
 
         @Override
         public void close() {
-            NetworkSlot.this.close(this);
+            ModelSlot.this.close(this);
         }
     }
 
@@ -372,10 +407,10 @@ final class NetworkSlot {
         }
     }
 
-    private static final class Entry extends WeakReference<Model> {
-        final NetworkSlot slot;
+    private static final class Entry extends WeakReference<Object> {
+        final ModelSlot slot;
 
-        Entry(Model model, NetworkSlot slot) {
+        Entry(Object model, ModelSlot slot) {
             super(model);
             this.slot = slot;
         }
