@@ -244,19 +244,28 @@ public final class AverageCheckpoints extends BaseTrainingListener {
         }
     }
 
-    /** @return the averagers in the network's listener list */
-    private static List<EmaListener> listed(Model model) {
+    /**
+     * @return the averagers in the network's listener list
+     * @throws IllegalStateException if the wrapped {@code CheckpointListener} is on the list too: it would write
+     *                               checkpoints of its own, without the averaging states
+     */
+    private List<EmaListener> listed(Model model) {
         List<EmaListener> averagers = new ArrayList<>();
         for (TrainingListener listener : NetworkBinding.listeners(model)) {
             if (listener instanceof EmaListener averager) {
                 averagers.add(averager);
+            } else if (listener == checkpoints) {
+                throw new IllegalStateException("the CheckpointListener wrapped by AverageCheckpoints is also a "
+                        + "listener of the network itself, so it would write every checkpoint twice, once without the "
+                        + "averaging states: add AverageCheckpoints.of(checkpoints) in its place, not beside it "
+                        + "(got: " + checkpoints + " and " + this + " both on the network)");
             }
         }
         return averagers;
     }
 
     /** @return every averager of the network: listed ones first, then those bound to it and updated by hand */
-    private static List<EmaListener> all(Model model) {
+    private List<EmaListener> all(Model model) {
         Set<EmaListener> seen = Collections.newSetFromMap(new IdentityHashMap<>());
         List<EmaListener> averagers = new ArrayList<>();
         for (EmaListener listed : listed(model)) {

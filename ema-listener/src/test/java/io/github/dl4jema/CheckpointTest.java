@@ -196,6 +196,20 @@ class CheckpointTest {
         assertFalse(new File(directory, "checkpoint_0_average_sma_MultiLayerNetwork.zip").exists());
     }
 
+    @Test
+    void theWrappedCheckpointListenerBesideTheWrapperIsRefusedBeforeAnyCheckpoint() {
+        File directory = directory("twice");
+        MultiLayerNetwork net = Networks.mlp(DataType.FLOAT, false, 5);
+        EmaListener ema = EmaListener.exponential(0.8).build();
+        CheckpointListener checkpoints = new CheckpointListener.Builder(directory).saveEveryEpoch().build();
+        net.setListeners(ema, checkpoints, AverageCheckpoints.of(checkpoints));
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> net.fit(Networks.data(DataType.FLOAT), 1));
+        assertTrue(e.getMessage().contains("add AverageCheckpoints.of(checkpoints) in its place, not beside it"),
+                e.getMessage());
+        assertEquals(List.of(), checkpoints.availableCheckpoints());
+    }
+
     /** Restores every averager from {@code file} and checks names and averaged parameters against {@code row}. */
     private static List<EmaListener> assertRestoresAll(File file, Model net, double[][] row, String... names) {
         List<EmaListener> restored;
