@@ -130,14 +130,15 @@ final class RunningAverage {
                 accepted(step, subject);
                 return true;
             }
-            long nonFinite = BlendKernel.countNonFinite(params);
+            // the exact count decides, on the snapshot taken again (the one pass overwrote a half-precision one);
+            // none found means a false alarm of the folded test (finite values so large that a sum overflowed), and
+            // the two-pass kernel's blend then takes the update, as it always did
+            snapshot = snapshotOf(params);
+            long nonFinite = BlendKernel.countNonFinite(snapshot);
             if (nonFinite > 0) {
                 skip(nonFinite, step);
                 return false;
             }
-            // a false alarm of the folded test (finite values so large that a sum overflowed): the two-pass kernel
-            // decides, as it always did; the half-precision snapshot was overwritten, so it is taken again
-            snapshot = snapshotOf(params);
         } else {
             long nonFinite = BlendKernel.countNonFinite(snapshot);
             if (nonFinite > 0) {

@@ -2,7 +2,6 @@ package io.github.dl4jema;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.lang.management.ManagementFactory;
 import java.lang.reflect.Field;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
@@ -16,7 +15,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.buffer.factory.DataBufferFactory;
-import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -65,77 +63,6 @@ class AllocationTest {
                         ParameterSelection.layers("a", "out")),
                 Arguments.of(mode, "ComputationGraph, all except a key", Networks.graph(DataType.FLOAT, 1),
                         ParameterSelection.allExcept("b_W"))));
-    }
-
-    /**
-     * Java heap bytes allocated by the calling thread and the kernel's helper threads while {@code work} runs, from
-     * the JVM's per-thread allocation counters ({@code com.sun.management.ThreadMXBean}). Reading a counter allocates
-     * nothing; the helpers are listed before the window opens.
-     */
-    static long heapBytesAllocatedBy(Runnable work) {
-        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        Thread[] helpers = HostBlend.pool().threads();
-        long[] ids = new long[helpers.length + 1];
-        ids[0] = Thread.currentThread().getId();
-        for (int k = 0; k < helpers.length; k++) {
-            ids[k + 1] = helpers[k].getId();
-        }
-        long[] before = new long[ids.length];
-        long[] after = new long[ids.length];
-        for (int k = 0; k < ids.length; k++) {
-            before[k] = threads.getThreadAllocatedBytes(ids[k]);
-        }
-        work.run();
-        for (int k = 0; k < ids.length; k++) {
-            after[k] = threads.getThreadAllocatedBytes(ids[k]);
-        }
-        long bytes = 0;
-        for (int k = 0; k < ids.length; k++) {
-            bytes += after[k] - before[k];
-        }
-        return bytes;
-    }
-
-    static Stream<Arguments> policiesAndModes() {
-        return Stream.of(NonFinitePolicy.SKIP, NonFinitePolicy.SKIP_LOW_MEMORY).flatMap(policy ->
-                Stream.of(AverageMode.values()).flatMap(mode -> Stream.of(DataType.FLOAT, DataType.DOUBLE).map(type -> Arguments.of(policy, mode, type))));
-    }
-
-    /**
-     * The whole update ({@link RunningAverage#update}: rule, check, blend, placement) allocates nothing on the Java
-     * heap in steady state, on one thread and on two (a vector large enough for the kernel's helper pool), for both
-     * kernels, both placements and every precision. A window that shows exactly zero is proof (the counters only
-     * grow); up to three are tried, so that a class loaded or a method compiled by the JIT on the way does not
-     * count.
-     */
-    @ParameterizedTest(name = "{0}, {1}, {2}")
-    @MethodSource("policiesAndModes")
-    void steadyStateUpdatesAllocateNothingOnTheHeap(NonFinitePolicy policy, AverageMode mode, DataType type) {
-        for (int threads : new int[] {1, 2}) {
-            int n = threads == 1 ? 5_000 : (int) (2 * HostBlend.MIN_PER_THREAD + 4_099);
-            INDArray params = Nd4j.rand(type, n);
-            INDArray[] views = NetworkSlot.slice(params, new long[] {0, 17, 40, n - 3});
-            RunningAverage average = new RunningAverage(EmaListener.exponential(0.9).mode(mode).nonFinite(policy)
-                    .config(), new long[] {0, 17, 40, n - 3}, n, type);
-            HostBlend.threadsOverride = threads;
-            try {
-                long[] step = {0};
-                Runnable updates = () -> {
-                    for (int i = 0; i < 20; i++) {
-                        average.update(views, ++step[0], "a vector");
-                    }
-                };
-                updates.run();
-                long bytes = -1;
-                for (int attempt = 0; attempt < 3 && bytes != 0; attempt++) {
-                    bytes = heapBytesAllocatedBy(updates);
-                }
-                assertEquals(0, bytes, "heap bytes allocated in 20 updates on " + threads + " thread(s)");
-                assertEquals(step[0], average.snapshots(), "every update was taken");
-            } finally {
-                HostBlend.threadsOverride = 0;
-            }
-        }
     }
 
     @ParameterizedTest(name = "{0}: {1}")

@@ -5,7 +5,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Nested;
 
 /**
- * The closed-form, kernel, selection and allocation tests again, with every blend routed through the portable ND4J
+ * The closed-form, kernel, selection, allocation, precision and rejected-update tests again, with every blend routed through the portable ND4J
  * path that the CUDA backend takes ({@link BlendKernel#portableOnly}): the GPU path runs on every build, on the CPU.
  */
 class PortablePathTest {
@@ -38,5 +38,9 @@ class PortablePathTest {
 
     @Nested
     class Precision extends PrecisionTest {
+    }
+
+    @Nested
+    class RejectedUpdates extends RejectedUpdateTest {
     }
 }
