@@ -6,8 +6,10 @@ import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sasum;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sdot;
 
 import java.lang.reflect.Field;
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import java.util.concurrent.locks.LockSupport;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -38,13 +40,14 @@ import sun.misc.Unsafe;
  * exactly), and {@code t − t} is {@code +0} for a finite {@code t} and NaN otherwise, so OR-ing its bits flags a
  * non-finite value without a branch or a floating-point dependency chain.
  *
- * <p>Threads: above {@link #MIN_PER_THREAD} elements per thread, the index space of all ranges is cut into
- * contiguous parts and the parts run on the caller and on helpers of one process-wide pool of daemon threads, never
- * more in all than ND4J's own setting ({@code Environment.maxThreads()} and {@code maxMasterThreads()}, which follow
- * {@code OMP_NUM_THREADS}) and the processors available. Each element's result depends only on its own inputs, so
- * the split does not change a bit. The pool is created once, grows to the largest count asked for, and hands work
- * to its threads through fields and {@code LockSupport}: nothing is allocated per update. If another averager holds
- * the pool, an update runs on its own thread.
+ * <p>Threads: from {@link #MIN_PER_THREAD} elements per thread on, the index space of all ranges is cut into chunks
+ * of {@link #CHUNK} elements, which the caller and helpers of one process-wide pool of daemon threads take one by one
+ * until none is left, never more threads in all than ND4J's own setting ({@code Environment.maxThreads()} and
+ * {@code maxMasterThreads()}, which follow {@code OMP_NUM_THREADS}) and the processors available. Each element's
+ * result depends only on its own inputs, so the split does not change a bit. Chunks handed out one at a time keep a
+ * helper that another process holds off its core from stalling the update: the others take its share. The pool is
+ * created once, grows to the largest count asked for, and hands work over through fields and {@code LockSupport}:
+ * nothing is allocated per update. If another averager holds the pool, an update runs on its own thread.
  *
  * <p>Only this class refers to OpenBLAS, JavaCPP's typed pointers and {@code Unsafe}; {@link BlendKernel} reaches it
  * through {@link #available()}, so the library loads and runs on a backend without them (CUDA) on ND4J operations.
@@ -64,6 +67,12 @@ final class HostBlend {
      * microseconds, and below this size a second thread did not pay for it (docs/PERFORMANCE.md).
      */
     static final long MIN_PER_THREAD = 1L << 19;
+
+    /**
+     * Elements per chunk of work handed to a thread: 65,536 floats take a few tens of microseconds, so a thread that
+     * another process keeps off its core holds an update up by that much at most.
+     */
+    static final long CHUNK = 1L << 16;
 
     /**
      * Threads to use whatever ND4J's setting says, 0 to follow ND4J. Package-private: a test switch (the test JVMs
@@ -128,16 +137,16 @@ final class HostBlend {
         return run(job);
     }
 
-    /** Runs a job on as many threads as its size and the limits allow; true if no part flagged a non-finite value. */
+    /** Runs a job on as many threads as its size and the limits allow; true if no chunk flagged a non-finite value. */
     private static boolean run(Job job) {
-        int parties = (int) Math.min(job.total / MIN_PER_THREAD, Integer.MAX_VALUE);
+        int parties = (int) Math.min(job.total / MIN_PER_THREAD, job.flags.length);
         if (parties >= 2) {
             parties = Math.min(parties, threadLimit());
         }
+        job.start(Math.max(1, parties));
         try {
             if (parties < 2 || !POOL.run(job, parties)) {
-                job.parties = 1;
-                job.part(0);
+                job.work(0);
             }
             return job.finite();
         } finally {
@@ -181,7 +190,9 @@ final class HostBlend {
         long[] starts = new long[1];
         long total;
         int parties;
-        /** Per part: nonzero if the part met a value that may be non-finite. */
+        /** The next chunk to hand out: participants take chunks until none is left. */
+        final AtomicLong nextChunk = new AtomicLong();
+        /** Per participant: nonzero if a chunk it ran met a value that may be non-finite. */
         final long[] flags = new long[Math.max(1, Runtime.getRuntime().availableProcessors())];
         volatile Throwable failure;
 
@@ -189,7 +200,7 @@ final class HostBlend {
                  double weight) {
             this.op = op;
             this.weight = weight;
-            this.doubles = params[0].dataType() == DataType.DOUBLE;
+            this.doubles = params.length > 0 && params[0].dataType() == DataType.DOUBLE;
             ranges = params.length;
             if (starts.length < ranges + 1) {
                 this.average = new long[ranges];
@@ -210,6 +221,11 @@ final class HostBlend {
             starts[ranges] = total;
         }
 
+        void start(int parties) {
+            this.parties = parties;
+            nextChunk.set(0);
+        }
+
         void clear() {
             failure = null;
             for (int k = 0; k < parties; k++) {
@@ -227,15 +243,32 @@ final class HostBlend {
         }
 
         /**
-         * Runs part {@code k} of {@link #parties}: a contiguous span of the global index space, cut at multiples of 64
-         * elements so that no two threads write one cache line.
+         * Runs chunks of {@link #CHUNK} elements of the global index space as participant {@code k} until none is
+         * left. Chunks are handed out one by one, so a thread that another process keeps off its core delays the
+         * update by one chunk at most: the others run the rest.
          */
-        void part(int k) {
-            long chunk = ((total + parties - 1) / parties + 63) & ~63L;
-            long from = Math.min(total, k * chunk);
-            long to = Math.min(total, from + chunk);
+        void work(int k) {
             long flag = 0;
-            for (int r = 0; r < ranges && from < to; r++) {
+            for (long c = nextChunk.getAndIncrement(); c * CHUNK < total; c = nextChunk.getAndIncrement()) {
+                flag |= span(c * CHUNK, Math.min(total, (c + 1) * CHUNK));
+            }
+            flags[k] |= flag;
+        }
+
+        /** Runs the elements {@code [from, to)} of the global index space, range by range. */
+        private long span(long from, long to) {
+            int low = 0;
+            int high = ranges - 1;
+            while (low < high) {
+                int middle = (low + high) >>> 1;
+                if (starts[middle + 1] <= from) {
+                    low = middle + 1;
+                } else {
+                    high = middle;
+                }
+            }
+            long flag = 0;
+            for (int r = low; r < ranges && starts[r] < to; r++) {
                 long lo = Math.max(from, starts[r]);
                 long hi = Math.min(to, starts[r + 1]);
                 if (lo >= hi) {
@@ -254,7 +287,7 @@ final class HostBlend {
                             writeBack[r] == 0 ? 0 : writeBack[r] + 4 * at, n, (float) weight);
                 }
             }
-            flags[k] = flag;
+            return flag;
         }
     }
 
@@ -430,15 +463,17 @@ final class HostBlend {
     }
 
     /**
-     * The process-wide helper threads. A run hands part {@code k} of a job to helper {@code k − 1} through its
-     * {@code assigned} field, runs part 0 itself, and parks until the helpers have counted down; a helper parks while
-     * it has nothing assigned. One run at a time: a caller that finds the pool busy runs its job alone.
+     * The process-wide helper threads. A run assigns the job to helpers {@code 1 .. parties − 1} through their
+     * {@code assigned} field, takes chunks itself, and then revokes every assignment a helper has not taken yet; it
+     * waits only for helpers that took theirs, and at most for the chunk each is running. A helper parks while it has
+     * nothing assigned. One run at a time: a caller that finds the pool busy runs its job alone.
      */
     static final class Pool {
+        /** What a helper's {@code assigned} holds while it works on a job. */
+        private static final Job TAKEN = new Job();
+
         private final AtomicBoolean busy = new AtomicBoolean();
-        private final AtomicInteger pending = new AtomicInteger();
-        private volatile Thread caller;
-        private Helper[] helpers = new Helper[0];
+        private volatile Helper[] helpers = new Helper[0];
 
         /** @return false if the pool is busy (the caller then runs the job alone) */
         boolean run(Job job, int parties) {
@@ -447,16 +482,24 @@ final class HostBlend {
             }
             try {
                 ensureHelpers(parties - 1);
-                job.parties = parties;
-                caller = Thread.currentThread();
-                pending.set(parties - 1);
+                Helper[] started = helpers;
+                Thread caller = Thread.currentThread();
                 for (int k = 1; k < parties; k++) {
-                    helpers[k - 1].assigned = job;
-                    LockSupport.unpark(helpers[k - 1]);
+                    started[k - 1].caller = caller;
+                    started[k - 1].assigned = job;
+                    LockSupport.unpark(started[k - 1]);
                 }
-                job.part(0);
-                while (pending.get() != 0) {
-                    LockSupport.park(this);
+                try {
+                    job.work(0);
+                } finally {
+                    for (int k = 1; k < parties; k++) {
+                        Helper helper = started[k - 1];
+                        if (!Helper.ASSIGNED.compareAndSet(helper, job, null)) {
+                            while (helper.assigned != null) {
+                                LockSupport.park(this);
+                            }
+                        }
+                    }
                 }
                 Throwable failure = job.failure;
                 if (failure != null) {
@@ -464,37 +507,26 @@ final class HostBlend {
                 }
                 return true;
             } finally {
-                caller = null;
                 busy.set(false);
             }
         }
 
-        /** @return the number of helper threads started so far */
-        int helpers() {
-            return helpers.length;
-        }
-
-        /** @return the helper threads started so far */
+        /** @return the helper threads started so far (a copy) */
         Thread[] threads() {
             return helpers.clone();
         }
 
         private void ensureHelpers(int count) {
-            if (helpers.length >= count) {
+            Helper[] current = helpers;
+            if (current.length >= count) {
                 return;
             }
-            Helper[] grown = java.util.Arrays.copyOf(helpers, count);
-            for (int k = helpers.length; k < count; k++) {
-                grown[k] = new Helper(this, k + 1);
+            Helper[] grown = Arrays.copyOf(current, count);
+            for (int k = current.length; k < count; k++) {
+                grown[k] = new Helper(k + 1);
                 grown[k].start();
             }
             helpers = grown;
-        }
-
-        void done() {
-            if (pending.decrementAndGet() == 0) {
-                LockSupport.unpark(caller);
-            }
         }
     }
 
@@ -503,15 +535,17 @@ final class HostBlend {
         return POOL;
     }
 
-    /** A daemon thread that runs part {@code index} of whatever job it is assigned. */
+    /** A daemon thread that takes chunks of whatever job it is assigned, as participant {@code index}. */
     private static final class Helper extends Thread {
-        private final Pool pool;
+        static final AtomicReferenceFieldUpdater<Helper, Job> ASSIGNED =
+                AtomicReferenceFieldUpdater.newUpdater(Helper.class, Job.class, "assigned");
+
         private final int index;
         volatile Job assigned;
+        volatile Thread caller;
 
-        Helper(Pool pool, int index) {
+        Helper(int index) {
             super("dl4j-ema-blend-" + index);
-            this.pool = pool;
             this.index = index;
             setDaemon(true);
         }
@@ -520,17 +554,17 @@ final class HostBlend {
         public void run() {
             while (true) {
                 Job job = assigned;
-                if (job == null) {
+                if (job == null || job == Pool.TAKEN || !ASSIGNED.compareAndSet(this, job, Pool.TAKEN)) {
                     LockSupport.park(this);
                     continue;
                 }
                 try {
-                    job.part(index);
+                    job.work(index);
                 } catch (Throwable e) {
                     job.failure = e;
                 } finally {
                     assigned = null;
-                    pool.done();
+                    LockSupport.unpark(caller);
                 }
             }
         }
