@@ -103,12 +103,14 @@ public final class BenchmarkMain {
                             + "); on Debian: apt-get install python3-torch");
                 }
                 StringJoiner paired = new StringJoiner(",\n", "{\n", "\n}\n");
+                StringJoiner loads = new StringJoiner(", ", "{", "}");
                 // one core each: the listener's kernel follows ND4J's setting, PyTorch runs with one thread
                 environment.setMaxMasterThreads(1);
                 for (String workload : workloads == null ? UPDATE_WORKLOADS : workloads) {
                     String[] parts = workload.split(":");
                     long n = Long.parseLong(parts[1]);
                     System.out.println("interleaved updates, " + workload);
+                    loads.add("\"" + workload + "\": \"" + loadAverage() + "\"");
                     if (torch != null) {
                         torch.setUp(parts[0], n);
                     }
@@ -131,13 +133,16 @@ public final class BenchmarkMain {
                     String[] parts = workload.split(":");
                     long n = Long.parseLong(parts[1]);
                     System.out.println("interleaved thread scaling, " + workload);
+                    loads.add("\"threads " + workload + "\": \"" + loadAverage() + "\"");
                     String result = Interleaved.threads(DataType.valueOf(parts[0]), n, threads)
                             .run(quick ? 2 : 10, quick ? 3 : (n > 5_000_000L ? 30 : 200), 0);
                     paired.add("\"threads " + workload + "\": " + result);
                 }
                 environment.setMaxMasterThreads(defaultThreads);
                 System.out.println("interleaved training iterations");
+                loads.add("\"training\": \"" + loadAverage() + "\"");
                 paired.add("\"training\": " + Interleaved.training().run(quick ? 2 : 10, quick ? 3 : 60, 0));
+                paired.add("\"loads\": " + loads);
                 Files.writeString(out.resolve("interleaved.json"), paired.toString());
             }
         } catch (IOException e) {
