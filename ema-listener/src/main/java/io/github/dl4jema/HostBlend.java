@@ -66,7 +66,7 @@ final class HostBlend {
      * Elements per thread below which an update stays on one thread: waking a parked helper costs tens of
      * microseconds, and below this size a second thread did not pay for it (docs/PERFORMANCE.md).
      */
-    static final long MIN_PER_THREAD = 1L << 19;
+    static final long MIN_PER_THREAD = 1L << 18;
 
     /**
      * Elements per chunk of work handed to a thread: 65,536 floats take a few tens of microseconds, so a thread that

@@ -31,7 +31,7 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  *
  * <p>Arguments: {@code -rounds R} (default 3), {@code -out DIR} (default {@code target/jmh}), {@code -include REGEX}
  * (default all benchmarks), {@code -workload TYPE:N[,TYPE:N]} (default all of {@link UpdateBenchmark#workload}),
- * {@code -scaling TYPE:N[,TYPE:N]} (default {@code FLOAT:25600000,FLOAT:1000000}; empty for none), {@code -python
+ * {@code -scaling TYPE:N[,TYPE:N]} (default {@code FLOAT:25600000,FLOAT:2000000}; empty for none), {@code -python
  * PATH} (the interpreter for the PyTorch reference, repeatable; default {@code python3}, then {@code /usr/bin/python3}),
  * {@code -no-torch}, {@code -no-interleaved}, {@code -quick} (one short iteration each, to check that everything
  * runs).
@@ -59,7 +59,7 @@ public final class BenchmarkMain {
         boolean interleaved = true;
         List<String> pythons = new ArrayList<>();
         boolean torchWanted = true;
-        String[] scaling = {"FLOAT:25600000", "FLOAT:1000000"};
+        String[] scaling = {"FLOAT:25600000", "FLOAT:2000000"};
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "-rounds" -> rounds = Integer.parseInt(args[++i]);
