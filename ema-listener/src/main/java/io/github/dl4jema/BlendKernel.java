@@ -15,12 +15,12 @@ import org.nd4j.linalg.indexing.conditions.Conditions;
  * <ul>
  *   <li><b>one pass</b> ({@link #blendInto}): the new average is written into a second vector, with the check folded
  *       into the same loop; the caller swaps the two vectors when every value was finite and drops the new one
- *       otherwise, so a rejected update leaves the average as it was. 12N bytes of traffic in shadow mode (read
- *       average and parameters, write the new average) for N values, at the price of N more values of memory. Host
- *       (CPU) path only.</li>
+ *       otherwise, so a rejected update leaves the average as it was. It reads the average and the parameters and
+ *       writes the new average: 12N bytes for N values, 16N with the read a write-allocate cache makes of a line it
+ *       writes without reading, at the price of N more values of memory. Host (CPU) path only.</li>
  *   <li><b>two pass</b> ({@link #countNonFinite} then {@link #blend}): a read-only check of every parameter, then the
  *       blend in place, with the write-back copy {@code θ ← θ̄} fused into it: 16N bytes in shadow mode, 20N in
- *       write-back mode, no second vector. Every path has it.</li>
+ *       write-back mode (every line written was read first), no second vector. Every path has it.</li>
  * </ul>
  *
  * <p>Why the lerp form and not {@code ρ·θ̄ + (1 − ρ)·θ}: the latter rounds its two coefficients separately, so in

@@ -24,15 +24,16 @@ import sun.misc.Unsafe;
  * and the non-finite check of the two-pass kernel as blocked OpenBLAS dot products, both split over a small fixed
  * pool of threads for large vectors.
  *
- * <p>Why a loop in Java over the arrays' memory: the blend is pure memory traffic, and one pass that reads each
- * array and writes the result once is its floor. OpenBLAS level 1 can only approach that pass with several calls per
- * cache-sized block ({@code copy}, {@code axpy}, {@code axpy}; the JavaCPP binding of DL4J's OpenBLAS has no
- * {@code ?axpby}), which read each block's arrays one after the other; the JDK's Vector API would vectorise the loop,
- * but on Java 17 it needs {@code --add-modules jdk.incubator.vector} from every user. A scalar loop through
- * {@code sun.misc.Unsafe} (module {@code jdk.unsupported}, readable without flags) streams all arrays at once, and
- * docs/PERFORMANCE.md measures it against both. The loop computes {@code a + w·(p − a)} in Java's strict float
- * arithmetic (no fused multiply-add: {@code Math.fma} would fall back to {@code BigDecimal} on a CPU without FMA),
- * so every path that uses it, on any thread, gives the same bits.
+ * <p>Why a loop in Java over the arrays' memory: one pass that reads each array and writes the result once moves the
+ * least memory. OpenBLAS level 1 can only run it as several calls per cache-sized block ({@code copy}, {@code axpy},
+ * {@code axpy}; the JavaCPP binding of DL4J's OpenBLAS has no {@code ?axpby}), which read each block's arrays one
+ * after the other; the JDK's Vector API would vectorise the loop, but on Java 17 it needs
+ * {@code --add-modules jdk.incubator.vector} from every user. The loop here goes through {@code sun.misc.Unsafe}
+ * (module {@code jdk.unsupported}, readable without flags). The JIT vectorises loops over Java arrays only, so it is
+ * scalar and bound by instructions more than by memory, yet it measured faster than OpenBLAS blocks and than blocks
+ * copied onto the heap for a vectorised loop (docs/PERFORMANCE.md). It computes {@code a + w·(p − a)} in Java's
+ * strict float arithmetic (no fused multiply-add: {@code Math.fma} would fall back to {@code BigDecimal} on a CPU
+ * without FMA), so every path that uses it, on any thread, gives the same bits.
  *
  * <p>The one-pass checked blend ({@link #lerpInto}) writes the new average into a second vector and folds a
  * finiteness test into the same loop: the sum of each group of four results is finite exactly when all four are
