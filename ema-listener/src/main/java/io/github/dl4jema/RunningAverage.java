@@ -171,8 +171,9 @@ final class RunningAverage {
      * half-precision parameters (their FLOAT snapshot in the scratch vector takes the new average, so the one pass
      * costs no memory), and in shadow mode for FLOAT and DOUBLE unless the policy is
      * {@link NonFinitePolicy#SKIP_LOW_MEMORY}. Write-back of FLOAT and DOUBLE stays two-pass: the check's read and
-     * the fused in-place blend and copy move 20N bytes, and a one-pass blend into a spare vector followed by its copy
-     * into the parameters would move as many and allocate N values more.
+     * the fused in-place blend and copy move 20N bytes, while a one-pass blend into a spare vector followed by its
+     * copy into the parameters would move 28N (a write-allocate cache reads every line written without being read)
+     * and hold N values more.
      */
     private boolean onePass(INDArray[] snapshot, double weight, INDArray[] placeInto) {
         if (type != paramType) {
