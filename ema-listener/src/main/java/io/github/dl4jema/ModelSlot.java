@@ -135,9 +135,9 @@ final class ModelSlot {
             root = current;
             generation++;
         }
-        for (Views v : views) {
-            if (v.ranges == ranges) {
-                return v.arrays;
+        for (int i = 0; i < views.size(); i++) {
+            if (views.get(i).ranges == ranges) {
+                return views.get(i).arrays;
             }
         }
         INDArray flat = model.params();
@@ -168,8 +168,8 @@ final class ModelSlot {
         Layer[] layers = NetworkBinding.layers(model);
         if (layers != null) {
             for (Layer layer : layers) {
-                INDArray p = layer.numParams() > 0 ? layer.params() : null;
-                if (p != null) {
+                INDArray p = layer.params();   // numParams() would iterate the layer's parameter map
+                if (p != null && !p.isEmpty()) {
                     return p.data();
                 }
             }

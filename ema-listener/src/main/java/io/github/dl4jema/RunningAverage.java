@@ -20,9 +20,11 @@ import org.slf4j.LoggerFactory;
  * the selected parameters into a FLOAT scratch vector, checks and blends in FLOAT, and write-back or a swap writes the
  * average back rounded to the parameters' type.
  *
- * <p>Memory: the average ({@code length} values of its type, zero outside the selection), plus a scratch vector of
- * {@code length} for half-precision parameters and on the portable (CUDA) path, all allocated once at the first
- * snapshot, outside any workspace.
+ * <p>Memory: the average ({@code length} values of its type, zero outside the selection); on the CPU, in shadow mode
+ * with FLOAT or DOUBLE parameters, a spare vector of as many values that the one-pass kernel writes the next average
+ * into (not with {@link NonFinitePolicy#SKIP_LOW_MEMORY}); a scratch vector of {@code length} FLOAT values for
+ * half-precision parameters, and of the average's type on the portable (CUDA) path. All are allocated once, at the
+ * first snapshot or the first blend, outside any workspace.
  */
 final class RunningAverage {
 
@@ -40,6 +42,8 @@ final class RunningAverage {
     private INDArray[] averageViews;
     private INDArray scratch;
     private INDArray[] scratchViews;
+    private INDArray spare;
+    private INDArray[] spareViews;
 
     private long snapshots;
     private long lastStep;
@@ -87,8 +91,9 @@ final class RunningAverage {
     /**
      * Takes a snapshot of {@code params} as 1-based step {@code step}: the first one initialises the average, every
      * later one is blended in with the weight {@code 1 − ρ} the rule gives; in write-back mode {@code params} then
-     * equal the average, rounded to their type. Every check runs before the first write: a rejected update leaves
-     * the parameters and the average exactly as they were.
+     * equal the average, rounded to their type. A rejected update leaves the parameters and the average exactly as
+     * they were: the one-pass kernel writes the new average into the spare vector and keeps it only if every value
+     * was finite; the two-pass kernel checks every parameter before its first write.
      *
      * @param params  the selected parameters, one vector per range
      * @param step    the step number the rule sees
@@ -99,21 +104,50 @@ final class RunningAverage {
      */
     boolean update(INDArray[] params, long step, String subject) {
         double decay = snapshots == 0 ? 0.0 : checkedDecay(step);
+        double weight = 1.0 - decay;
+        INDArray[] placeInto = config.mode().placeInto(params);
         INDArray[] snapshot = snapshotOf(params);
-        long nonFinite = countNonFinite(snapshot);
-        if (nonFinite > 0) {
-            skip(nonFinite, step);
-            return false;
+        if (snapshots > 0 && onePass(snapshot, weight, placeInto)) {
+            boolean half = type != paramType;
+            INDArray[] next = half ? snapshot : spareViews();
+            if (BlendKernel.blendInto(averageViews, snapshot, next, weight)) {
+                if (half) {
+                    INDArray held = average;
+                    average = scratch;
+                    scratch = held;
+                    scratchViews = averageViews;
+                } else {
+                    INDArray held = average;
+                    average = spare;
+                    spare = held;
+                    spareViews = averageViews;
+                }
+                averageViews = next;
+                if (placeInto != null) {
+                    writeInto(placeInto);
+                }
+                snapshots++;
+                accepted(step, subject);
+                return true;
+            }
+            // the exact count decides, on the snapshot taken again (the one pass overwrote a half-precision one);
+            // none found means a false alarm of the folded test (finite values so large that a sum overflowed), and
+            // the two-pass kernel's blend then takes the update, as it always did
+            snapshot = snapshotOf(params);
+            long nonFinite = BlendKernel.countNonFinite(snapshot);
+            if (nonFinite > 0) {
+                skip(nonFinite, step);
+                return false;
+            }
+        } else {
+            long nonFinite = BlendKernel.countNonFinite(snapshot);
+            if (nonFinite > 0) {
+                skip(nonFinite, step);
+                return false;
+            }
         }
-        if (consecutiveSkips > 0) {
-            log.info("Averaging '{}' resumed at step {} after {} skipped update(s)", config.name(), step,
-                    consecutiveSkips);
-        }
-        add(snapshot, config.mode().placeInto(params), decay);
-        lastStep = step;
-        if (snapshots == 1) {
-            log.info("Started averaging {} parameters of {} at step {}: {}", selectedLength(), subject, step, config);
-        }
+        add(snapshot, placeInto, decay);
+        accepted(step, subject);
         return true;
     }
 
@@ -133,10 +167,39 @@ final class RunningAverage {
     }
 
     /**
+     * Whether this update takes the one-pass kernel: where {@link BlendKernel#canBlendInto} allows it, always for
+     * half-precision parameters (their FLOAT snapshot in the scratch vector takes the new average, so the one pass
+     * costs no memory), and in shadow mode for FLOAT and DOUBLE unless the policy is
+     * {@link NonFinitePolicy#SKIP_LOW_MEMORY}. Write-back of FLOAT and DOUBLE stays two-pass: the check's read and
+     * the fused in-place blend and copy move 20N bytes, while a one-pass blend into a spare vector followed by its
+     * copy into the parameters would move 28N (a write-allocate cache reads every line written without being read)
+     * and hold N values more.
+     */
+    private boolean onePass(INDArray[] snapshot, double weight, INDArray[] placeInto) {
+        if (type != paramType) {
+            return BlendKernel.canBlendInto(averageViews, snapshot, snapshot, weight);
+        }
+        return placeInto == null && config.nonFinite() != NonFinitePolicy.SKIP_LOW_MEMORY
+                && BlendKernel.canBlendInto(averageViews, snapshot, averageViews, weight);
+    }
+
+    private void accepted(long step, String subject) {
+        if (consecutiveSkips > 0) {
+            log.info("Averaging '{}' resumed at step {} after {} skipped update(s)", config.name(), step,
+                    consecutiveSkips);
+        }
+        consecutiveSkips = 0;
+        lastStep = step;
+        if (snapshots == 1) {
+            log.info("Started averaging {} parameters of {} at step {}: {}", selectedLength(), subject, step, config);
+        }
+    }
+
+    /**
      * The vectors an update reads the snapshot from: the parameter views themselves, or, for half-precision
      * parameters, their FLOAT conversion in the scratch vector. Writes nothing of the state.
      */
-    INDArray[] snapshotOf(INDArray[] params) {
+    private INDArray[] snapshotOf(INDArray[] params) {
         if (type == paramType) {
             return params;
         }
@@ -147,24 +210,15 @@ final class RunningAverage {
         return scratchViews;
     }
 
-    /** @return the number of NaN or infinite values in {@code snapshot} */
-    static long countNonFinite(INDArray[] snapshot) {
-        long n = 0;
-        for (INDArray range : snapshot) {
-            n += BlendKernel.countNonFinite(range);
-        }
-        return n;
-    }
-
     /**
-     * Blends a checked snapshot in: the first one is copied, every later one blended with weight {@code 1 − decay};
-     * then the views {@code placeInto} (the parameters in write-back mode, or null) equal the average, rounded to
-     * their type.
+     * The two-pass kernel's blend of a checked snapshot: the first one is copied, every later one blended in place
+     * with weight {@code 1 − decay}; then the views {@code placeInto} (the parameters in write-back mode, or null)
+     * equal the average, rounded to their type.
      *
      * @param snapshot  what {@link #snapshotOf} returned
      * @param placeInto the parameter views the new average is written into, or null
      */
-    void add(INDArray[] snapshot, INDArray[] placeInto, double decay) {
+    private void add(INDArray[] snapshot, INDArray[] placeInto, double decay) {
         if (average == null) {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
                 average = Nd4j.create(type, Math.max(length, 1));
@@ -176,21 +230,16 @@ final class RunningAverage {
                 averageViews[i].assign(snapshot[i]);
             }
         } else {
-            double weight = 1.0 - decay;
             boolean fused = placeInto != null && type == paramType;
             if (BlendKernel.needsScratch(type)) {
                 ensureScratch();
             }
-            for (int i = 0; i < averageViews.length; i++) {
-                INDArray work = scratchViews == null ? null : scratchViews[i];
-                BlendKernel.blend(averageViews[i], snapshot[i], work, weight, fused ? placeInto[i] : null);
-            }
+            BlendKernel.blend(averageViews, snapshot, scratchViews, 1.0 - decay, fused ? placeInto : null);
             if (placeInto != null && !fused) {
                 writeInto(placeInto);
             }
         }
         snapshots++;
-        consecutiveSkips = 0;
     }
 
     private void skip(long nonFinite, long step) {
@@ -227,7 +276,10 @@ final class RunningAverage {
         }
     }
 
-    /** @return the stored average (the flat layout), or null before the first snapshot; not a copy */
+    /**
+     * @return the stored average (the flat layout), or null before the first snapshot; not a copy, and valid until the
+     *         next update (an accepted one-pass update makes the spare vector the average)
+     */
     INDArray average() {
         return average;
     }
@@ -261,12 +313,31 @@ final class RunningAverage {
         return n;
     }
 
+    /**
+     * The scratch vector, allocated once: the FLOAT snapshot of half-precision parameters (which becomes the average
+     * when a one-pass update succeeds, so it is zero outside the selection like the average), or the portable
+     * kernel's work vector.
+     */
     private void ensureScratch() {
         if (scratch == null) {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                scratch = Nd4j.createUninitialized(type, Math.max(length, 1));
+                scratch = Nd4j.create(type, Math.max(length, 1));
             }
             scratchViews = ModelSlot.slice(scratch, ranges);
         }
+    }
+
+    /**
+     * The spare vector of the one-pass kernel, allocated at its first use: the next average is written into it, and
+     * it trades places with the average when the update is accepted. Zero outside the selection, like the average.
+     */
+    private INDArray[] spareViews() {
+        if (spare == null) {
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                spare = Nd4j.create(type, Math.max(length, 1));
+            }
+            spareViews = ModelSlot.slice(spare, ranges);
+        }
+        return spareViews;
     }
 }

@@ -1,6 +1,7 @@
 package io.github.dl4jema;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
@@ -18,6 +19,24 @@ class BlendKernelTest {
     private static final int OFFSET = 1001;
     private static final int TAIL = 29;
     private static final double DECAY = 0.93;
+
+    /**
+     * The test switch really routes: {@link PortablePathTest} runs this class again with it set. Only the portable
+     * ND4J path needs a scratch vector, so without one a blend fails there and runs on the host.
+     */
+    @Test
+    void theTestSwitchDecidesWhichPathBlends() {
+        INDArray[] average = {Nd4j.zeros(DataType.FLOAT, 16)};
+        INDArray[] snapshot = {Nd4j.ones(DataType.FLOAT, 16)};
+        assertEquals(BlendKernel.portableOnly, BlendKernel.needsScratch(DataType.FLOAT));
+        assertEquals(!BlendKernel.portableOnly, BlendKernel.onHost(DataType.FLOAT));
+        if (BlendKernel.portableOnly) {
+            assertThrows(RuntimeException.class, () -> BlendKernel.blend(average, snapshot, null, 0.5, null));
+        } else {
+            BlendKernel.blend(average, snapshot, null, 0.5, null);
+            assertEquals(0.5, average[0].getDouble(15), 0.0);
+        }
+    }
 
     @Test
     void shadowBlendOfAnOffsetFloatViewMatchesDoublePrecisionHandComputation() {
@@ -46,7 +65,8 @@ class BlendKernelTest {
         double[][] p = randomMatrix(random, 50, 4);
         INDArray average = Nd4j.create(a).castTo(DataType.FLOAT).getColumn(2);
         INDArray params = Nd4j.create(p).castTo(DataType.FLOAT).getColumn(2);
-        BlendKernel.blend(average, params, Nd4j.createUninitialized(DataType.FLOAT, 50), 1 - DECAY, null);
+        BlendKernel.blend(new INDArray[] {average}, new INDArray[] {params},
+                new INDArray[] {Nd4j.createUninitialized(DataType.FLOAT, 50)}, 1 - DECAY, null);
         for (int i = 0; i < 50; i++) {
             assertEquals(DECAY * a[i][2] + (1 - DECAY) * p[i][2], average.getDouble(i), 1e-6);
         }
@@ -57,14 +77,14 @@ class BlendKernelTest {
         for (DataType type : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
             INDArray flat = Nd4j.rand(type, OFFSET + LENGTH + TAIL).subi(0.5);
             INDArray view = flat.get(NDArrayIndex.interval(OFFSET, OFFSET + LENGTH));
-            assertEquals(0, BlendKernel.countNonFinite(view));
+            assertEquals(0, count(view));
             flat.putScalar(OFFSET - 1, Double.NaN);
             flat.putScalar(OFFSET + LENGTH, Double.POSITIVE_INFINITY);
-            assertEquals(0, BlendKernel.countNonFinite(view), "values outside the view are not counted");
+            assertEquals(0, count(view), "values outside the view are not counted");
             view.putScalar(0, Double.NaN);
             view.putScalar(LENGTH - 1, Double.NEGATIVE_INFINITY);
             view.putScalar(HostBlend.BLOCK + 5, Double.POSITIVE_INFINITY);
-            assertEquals(3, BlendKernel.countNonFinite(view), type.toString());
+            assertEquals(3, count(view), type.toString());
         }
     }
 
@@ -74,22 +94,22 @@ class BlendKernelTest {
             int n = 2 * HostBlend.BLOCK + 7;
             INDArray values = Nd4j.zeros(type, n);
             values.putScalar(3, Double.POSITIVE_INFINITY);
-            assertEquals(1, BlendKernel.countNonFinite(values), "infinity against a zero of the other half");
+            assertEquals(1, count(values), "infinity against a zero of the other half");
             values.putScalar(n / 2 + 3, 1.0);
             values.putScalar(n / 2 + 4, Double.NEGATIVE_INFINITY);
             values.putScalar(4, 1.0);
-            assertEquals(2, BlendKernel.countNonFinite(values), "opposite infinities in different products");
+            assertEquals(2, count(values), "opposite infinities in different products");
             INDArray odd = Nd4j.ones(type, n);
-            assertEquals(0, BlendKernel.countNonFinite(odd));
+            assertEquals(0, count(odd));
             odd.putScalar(n - 1, Double.NaN);
-            assertEquals(1, BlendKernel.countNonFinite(odd), "the element without a partner in the other half");
+            assertEquals(1, count(odd), "the element without a partner in the other half");
         }
     }
 
     @Test
     void hugeFiniteValuesWhoseProductsOverflowAreNotCountedAsNonFinite() {
         INDArray values = Nd4j.valueArrayOf(new long[] {4}, 3e38f, DataType.FLOAT);
-        assertEquals(0, BlendKernel.countNonFinite(values));
+        assertEquals(0, count(values));
     }
 
     @Test
@@ -143,8 +163,10 @@ class BlendKernelTest {
         INDArray params = paramsFlat.get(NDArrayIndex.interval(OFFSET, OFFSET + LENGTH));
         assertTrue(average.offset() > 0 && params.offset() > 0, "views with an offset");
 
-        INDArray scratch = BlendKernel.needsScratch(type) ? Nd4j.createUninitialized(type, LENGTH) : null;
-        BlendKernel.blend(average, params, scratch, 1 - DECAY, writeBack ? params : null);
+        INDArray[] scratch = BlendKernel.needsScratch(type) ? new INDArray[] {Nd4j.createUninitialized(type, LENGTH)}
+                : null;
+        BlendKernel.blend(new INDArray[] {average}, new INDArray[] {params}, scratch, 1 - DECAY,
+                writeBack ? new INDArray[] {params} : null);
 
         double[] a1 = averageFlat.toDoubleVector();
         double[] p1 = paramsFlat.toDoubleVector();
@@ -158,6 +180,10 @@ class BlendKernelTest {
                 assertEquals(p0[i], p1[i], 0.0, "params[" + i + "] untouched");
             }
         }
+    }
+
+    private static long count(INDArray values) {
+        return BlendKernel.countNonFinite(new INDArray[] {values});
     }
 
     private static double[] randomVector(Random random, int n) {

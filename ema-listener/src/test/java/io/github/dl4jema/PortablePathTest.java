@@ -5,7 +5,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Nested;
 
 /**
- * The closed-form, kernel, selection and allocation tests (of networks and SameDiff graphs) again, with every blend routed through the portable ND4J
+ * The closed-form, kernel, selection, allocation, precision and rejected-update tests (of networks and SameDiff graphs) again, with every blend routed through the portable ND4J
  * path that the CUDA backend takes ({@link BlendKernel#portableOnly}): the GPU path runs on every build, on the CPU.
  */
 class PortablePathTest {
@@ -46,5 +46,9 @@ class PortablePathTest {
 
     @Nested
     class SameDiffAllocation extends SameDiffAllocationTest {
+    }
+
+    @Nested
+    class RejectedUpdates extends RejectedUpdateTest {
     }
 }

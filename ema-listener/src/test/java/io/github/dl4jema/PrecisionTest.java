@@ -140,7 +140,8 @@ class PrecisionTest {
         float take = (float) (1 - decay);
         INDArray average = Nd4j.zeros(DataType.FLOAT, n);
         INDArray theta = Nd4j.zeros(DataType.FLOAT, n);
-        INDArray scratch = BlendKernel.needsScratch(DataType.FLOAT) ? Nd4j.zeros(DataType.FLOAT, n) : null;
+        INDArray[] scratch = BlendKernel.needsScratch(DataType.FLOAT) ? new INDArray[] {Nd4j.zeros(DataType.FLOAT, n)}
+                : null;
         float[] twoCoefficients = new float[n];
         double[] truth = new double[n];
         float[] thetaValues = new float[n];
@@ -152,7 +153,7 @@ class PrecisionTest {
             if (t == 0) {
                 average.assign(theta);
             } else {
-                BlendKernel.blend(average, theta, scratch, 1 - decay, null);
+                BlendKernel.blend(new INDArray[] {average}, new INDArray[] {theta}, scratch, 1 - decay, null);
             }
             for (int j = 0; j < n; j++) {
                 float held = thetaValues[j];

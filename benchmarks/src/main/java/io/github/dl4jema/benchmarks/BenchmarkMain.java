@@ -4,9 +4,13 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.StringJoiner;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Environment;
+import org.nd4j.linalg.factory.Nd4j;
 import org.openjdk.jmh.results.format.ResultFormatType;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
@@ -20,9 +24,17 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  * at most. Writes {@code offheap.json}, {@code interleaved.json} and {@code round-<r>.json} (JMH's JSON) into the output directory, which
  * {@code benchmarks/report.py} turns into {@code docs/PERFORMANCE.md}.
  *
+ * <p>The paired measurement runs the listener on one thread ({@code Environment.setMaxMasterThreads(1)}) beside
+ * PyTorch's fastest update on one thread ({@link TorchPeer}, skipped with a message where no Python has torch), then
+ * the listener with 1, 2, 4, ... and all threads on the {@code -scaling} workloads, then the training iterations at
+ * ND4J's default threading. The JMH forks run the listener on one thread too.
+ *
  * <p>Arguments: {@code -rounds R} (default 3), {@code -out DIR} (default {@code target/jmh}), {@code -include REGEX}
- * (default all benchmarks), {@code -workload TYPE:N[,TYPE:N]} (default all of
- * {@link UpdateBenchmark#workload}), {@code -quick} (one short iteration each, to check that everything runs).
+ * (default all benchmarks), {@code -workload TYPE:N[,TYPE:N]} (default all of {@link UpdateBenchmark#workload}),
+ * {@code -scaling TYPE:N[,TYPE:N]} (default {@code FLOAT:25600000,FLOAT:2000000}; empty for none), {@code -python
+ * PATH} (the interpreter for the PyTorch reference, repeatable; default {@code python3}, then {@code /usr/bin/python3}),
+ * {@code -no-torch}, {@code -no-interleaved}, {@code -quick} (one short iteration each, to check that everything
+ * runs).
  */
 public final class BenchmarkMain {
 
@@ -45,6 +57,9 @@ public final class BenchmarkMain {
         boolean quick = false;
         String[] workloads = null;
         boolean interleaved = true;
+        List<String> pythons = new ArrayList<>();
+        boolean torchWanted = true;
+        String[] scaling = {"FLOAT:25600000", "FLOAT:2000000"};
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "-rounds" -> rounds = Integer.parseInt(args[++i]);
@@ -53,8 +68,12 @@ public final class BenchmarkMain {
                 case "-quick" -> quick = true;
                 case "-no-interleaved" -> interleaved = false;
                 case "-workload" -> workloads = args[++i].split(",");
+                case "-scaling" -> scaling = args[++i].isEmpty() ? new String[0] : args[i].split(",");
+                case "-python" -> pythons.add(args[++i]);
+                case "-no-torch" -> torchWanted = false;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + "; expected -rounds R, -out DIR, -include REGEX -workload TYPE:N, -no-interleaved or -quick");
+                        + "; expected -rounds R, -out DIR, -include REGEX, -workload TYPE:N[,TYPE:N], "
+                        + "-scaling TYPE:N[,TYPE:N], -python PATH, -no-torch, -no-interleaved or -quick");
             }
         }
         try {
@@ -74,17 +93,56 @@ public final class BenchmarkMain {
             }
             Files.writeString(out.resolve("offheap.json"), offHeap.toString());
             if (interleaved) {
+                Environment environment = Nd4j.getEnvironment();
+                int defaultThreads = environment.maxMasterThreads();
+                List<String> reasons = new ArrayList<>();
+                TorchPeer torch = !torchWanted ? null : TorchPeer.start(
+                        pythons.isEmpty() ? List.of("python3", "/usr/bin/python3") : pythons, reasons);
+                if (torchWanted && torch == null) {
+                    System.out.println("PyTorch reference skipped: no Python with torch (" + String.join("; ", reasons)
+                            + "); on Debian: apt-get install python3-torch");
+                }
                 StringJoiner paired = new StringJoiner(",\n", "{\n", "\n}\n");
+                StringJoiner loads = new StringJoiner(", ", "{", "}");
+                // one core each: the listener's kernel follows ND4J's setting, PyTorch runs with one thread
+                environment.setMaxMasterThreads(1);
                 for (String workload : workloads == null ? UPDATE_WORKLOADS : workloads) {
                     String[] parts = workload.split(":");
                     long n = Long.parseLong(parts[1]);
                     System.out.println("interleaved updates, " + workload);
-                    String result = Interleaved.updates(DataType.valueOf(parts[0]), n, true)
+                    loads.add("\"" + workload + "\": \"" + loadAverage() + "\"");
+                    if (torch != null) {
+                        torch.setUp(parts[0], n);
+                    }
+                    String result = Interleaved.updates(DataType.valueOf(parts[0]), n, true, torch)
                             .run(quick ? 2 : 10, quick ? 3 : (n > 5_000_000L ? 30 : 200), quick ? 1 : 5);
                     paired.add("\"" + workload + "\": " + result);
                 }
+                if (torch != null) {
+                    paired.add("\"torch\": \"" + torch.description().replace("\"", "'") + "\"");
+                    torch.close();
+                }
+                int[] threads = threadCounts(Math.min(environment.maxThreads(),
+                        Runtime.getRuntime().availableProcessors()));
+                StringJoiner counts = new StringJoiner(", ", "[", "]");
+                for (int k : threads) {
+                    counts.add(Integer.toString(k));
+                }
+                paired.add("\"threads\": " + counts);
+                for (String workload : scaling) {
+                    String[] parts = workload.split(":");
+                    long n = Long.parseLong(parts[1]);
+                    System.out.println("interleaved thread scaling, " + workload);
+                    loads.add("\"threads " + workload + "\": \"" + loadAverage() + "\"");
+                    String result = Interleaved.threads(DataType.valueOf(parts[0]), n, threads)
+                            .run(quick ? 2 : 10, quick ? 3 : (n > 5_000_000L ? 30 : 200), 0);
+                    paired.add("\"threads " + workload + "\": " + result);
+                }
+                environment.setMaxMasterThreads(defaultThreads);
                 System.out.println("interleaved training iterations");
+                loads.add("\"training\": \"" + loadAverage() + "\"");
                 paired.add("\"training\": " + Interleaved.training().run(quick ? 2 : 10, quick ? 3 : 60, 0));
+                paired.add("\"loads\": " + loads);
                 Files.writeString(out.resolve("interleaved.json"), paired.toString());
             }
         } catch (IOException e) {
@@ -112,6 +170,16 @@ public final class BenchmarkMain {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** @return 1, 2, 4, ... up to {@code all}, and {@code all} itself */
+    private static int[] threadCounts(int all) {
+        List<Integer> counts = new ArrayList<>();
+        for (int k = 1; k < all; k *= 2) {
+            counts.add(k);
+        }
+        counts.add(all);
+        return counts.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /** @return the first three fields of /proc/loadavg (1, 5, 15 minutes), or "n/a" off Linux */

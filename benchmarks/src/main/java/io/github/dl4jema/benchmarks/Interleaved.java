@@ -1,22 +1,22 @@
 package io.github.dl4jema.benchmarks;
 
 import io.github.dl4jema.EmaListener;
+import io.github.dl4jema.NonFinitePolicy;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.StringJoiner;
+import java.util.function.DoubleSupplier;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.optimize.api.BaseTrainingListener;
 import org.deeplearning4j.optimize.api.TrainingListener;
-import org.nd4j.linalg.api.blas.Level1;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.reduce.longer.MatchCondition;
 import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Environment;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.conditions.Conditions;
 
 /**
  * Paired measurements in one JVM, for ratios that survive a shared machine: every round runs each variant once, in
@@ -30,6 +30,8 @@ final class Interleaved {
 
     private final Map<String, Runnable> variants = new LinkedHashMap<>();
     private final Map<String, Runnable> offTheClock = new LinkedHashMap<>();
+    /** Variants that time themselves (the PyTorch reference, timed in its own process): they return milliseconds. */
+    private final Map<String, DoubleSupplier> timedElsewhere = new LinkedHashMap<>();
     /** Times recorded inside a variant (one per call of it), reported beside the variants. */
     private final Map<String, List<Double>> inside = new LinkedHashMap<>();
 
@@ -37,46 +39,41 @@ final class Interleaved {
     }
 
     /**
-     * The update variants of {@link UpdateBenchmark} on one workload.
+     * The update variants of {@link UpdateBenchmark} on one workload, the update's parts, the kernel it replaced, and
+     * PyTorch's fastest update on the same 62 tensors. The caller sets the thread count (one core each:
+     * {@code Environment.setMaxMasterThreads(1)}).
      *
      * @param type       FLOAT or DOUBLE
      * @param parameters approximate parameter count
      * @param withSeed   whether to include the (slow) seed-style baseline
+     * @param torch      the PyTorch reference, or null to leave it out
      * @return the measurement, ready to {@link #run}
      */
-    static Interleaved updates(DataType type, long parameters, boolean withSeed) {
+    static Interleaved updates(DataType type, long parameters, boolean withSeed, TorchPeer torch) {
         Interleaved m = new Interleaved();
         MultiLayerNetwork shadowNet = Workloads.squareMlp(type, parameters);
         EmaListener shadow = EmaListener.exponential(DECAY).build();
         m.variants.put("emaShadow", () -> shadow.update(shadowNet));
+        MultiLayerNetwork lowMemoryNet = Workloads.squareMlp(type, parameters);
+        EmaListener lowMemory = EmaListener.exponential(DECAY).nonFinite(NonFinitePolicy.SKIP_LOW_MEMORY).build();
+        m.variants.put("emaShadowLowMemory", () -> lowMemory.update(lowMemoryNet));
         MultiLayerNetwork writeBackNet = Workloads.squareMlp(type, parameters);
         EmaListener writeBack = EmaListener.exponential(DECAY).writeBack().build();
         m.variants.put("emaWriteBack", () -> writeBack.update(writeBackNet));
         INDArray params = shadowNet.params();
         INDArray copy = params.dup();
         m.variants.put("copyFloor", () -> copy.assign(params));
-        // the update in its parts, on separate arrays: the check alone, and the blend alone in each mode
-        INDArray kernelAverage = params.dup();
-        INDArray kernelParams = params.dup();
-        m.variants.put("checkOnly", () -> BlendKernelProbe.countNonFinite(kernelParams));
-        m.variants.put("blendShadowOnly", () -> BlendKernelProbe.blend(kernelAverage, kernelParams, DECAY, false));
-        m.variants.put("blendWriteBackOnly", () -> BlendKernelProbe.blend(kernelAverage, kernelParams, DECAY, true));
-        // the kernel this module replaced: MatchCondition, then BLAS scal and axpy over the whole vector, then assign
-        INDArray previousAverage = params.dup();
-        INDArray previousParams = params.dup();
-        Level1 level1 = Nd4j.getBlasWrapper().level1();
-        long n = params.length();
-        m.variants.put("previousShadow", () -> {
-            Nd4j.getExecutioner().exec(new MatchCondition(previousParams, Conditions.notFinite())).getLong(0);
-            level1.scal(n, DECAY, previousAverage);
-            level1.axpy(n, 1 - DECAY, previousParams, previousAverage);
-        });
-        m.variants.put("previousWriteBack", () -> {
-            Nd4j.getExecutioner().exec(new MatchCondition(previousParams, Conditions.notFinite())).getLong(0);
-            level1.scal(n, DECAY, previousAverage);
-            level1.axpy(n, 1 - DECAY, previousParams, previousAverage);
-            previousParams.assign(previousAverage);
-        });
+        // the update in its parts, on separate arrays: the check alone, and each kernel's blend alone
+        BlendKernelProbe kernel = new BlendKernelProbe(params.dup(), params.dup(), params.dup());
+        m.variants.put("checkOnly", kernel::countNonFinite);
+        m.variants.put("blendShadowOnly", () -> kernel.blend(DECAY, false));
+        m.variants.put("blendIntoOnly", () -> kernel.blendInto(DECAY));
+        m.variants.put("blendWriteBackOnly", () -> kernel.blend(DECAY, true));
+        // the kernel this change replaced, on arrays of its own
+        PreviousKernel previousShadow = new PreviousKernel(params.dup(), params.dup());
+        m.variants.put("previousShadow", () -> previousShadow.update(DECAY, false));
+        PreviousKernel previousWriteBack = new PreviousKernel(params.dup(), params.dup());
+        m.variants.put("previousWriteBack", () -> previousWriteBack.update(DECAY, true));
         if (type == DataType.FLOAT) {
             float[] a = params.toFloatVector();
             float[] p = a.clone();
@@ -110,11 +107,16 @@ final class Interleaved {
                 }
             });
         }
+        if (torch != null) {
+            m.timedElsewhere.put("torchShadow", () -> torch.update(false));
+            m.timedElsewhere.put("torchWriteBack", () -> torch.update(true));
+        }
         if (withSeed) {
+            MultiLayerNetwork seedNet = Workloads.squareMlp(type, parameters);
             MultiLayerNetwork averageNet = Workloads.squareMlp(type, parameters);
-            Map<String, INDArray> paramTable = writeBackNet.paramTable();
+            Map<String, INDArray> paramTable = seedNet.paramTable();
             Map<String, INDArray> averageTable = averageNet.paramTable();
-            INDArray seedParams = writeBackNet.params();
+            INDArray seedParams = seedNet.params();
             INDArray seedAverage = averageNet.params();
             m.variants.put("seedStyle", () -> {
                 for (Map.Entry<String, INDArray> entry : paramTable.entrySet()) {
@@ -125,6 +127,50 @@ final class Interleaved {
             });
             m.offTheClock.put("seedStyle", System::gc);
         }
+        return m;
+    }
+
+    /**
+     * The listener's update with 1, 2, ... threads (ND4J's own setting, {@code Environment.setMaxMasterThreads}, which
+     * the kernel never exceeds), beside the one-thread Java floors, on one workload.
+     *
+     * @param type       FLOAT or DOUBLE
+     * @param parameters approximate parameter count
+     * @param threads    the thread counts to measure
+     * @return the measurement, ready to {@link #run}
+     */
+    static Interleaved threads(DataType type, long parameters, int[] threads) {
+        Interleaved m = new Interleaved();
+        Environment environment = Nd4j.getEnvironment();
+        MultiLayerNetwork shadowNet = Workloads.squareMlp(type, parameters);
+        EmaListener shadow = EmaListener.exponential(DECAY).build();
+        MultiLayerNetwork lowMemoryNet = Workloads.squareMlp(type, parameters);
+        EmaListener lowMemory = EmaListener.exponential(DECAY).nonFinite(NonFinitePolicy.SKIP_LOW_MEMORY).build();
+        MultiLayerNetwork writeBackNet = Workloads.squareMlp(type, parameters);
+        EmaListener writeBack = EmaListener.exponential(DECAY).writeBack().build();
+        for (int k : threads) {
+            m.variants.put("emaShadow@" + k, () -> {
+                environment.setMaxMasterThreads(k);
+                shadow.update(shadowNet);
+            });
+            m.variants.put("emaShadowLowMemory@" + k, () -> {
+                environment.setMaxMasterThreads(k);
+                lowMemory.update(lowMemoryNet);
+            });
+            m.variants.put("emaWriteBack@" + k, () -> {
+                environment.setMaxMasterThreads(k);
+                writeBack.update(writeBackNet);
+            });
+        }
+        float[] a = shadowNet.params().castTo(DataType.FLOAT).toFloatVector();
+        float[] p = a.clone();
+        float keep = (float) DECAY;
+        float take = (float) (1 - DECAY);
+        m.variants.put("javaFloorShadow", () -> {
+            for (int i = 0; i < a.length; i++) {
+                a[i] = keep * a[i] + take * p[i];
+            }
+        });
         return m;
     }
 
@@ -176,6 +222,7 @@ final class Interleaved {
      */
     String run(int warmup, int rounds, int limitedRounds) {
         List<String> names = new ArrayList<>(variants.keySet());
+        names.addAll(timedElsewhere.keySet());
         Map<String, List<Double>> times = new LinkedHashMap<>();
         names.forEach(name -> times.put(name, new ArrayList<>()));
         for (int round = 0; round < warmup + rounds; round++) {
@@ -186,9 +233,14 @@ final class Interleaved {
                 if (limited && (recorded ? round >= warmup + limitedRounds : round > 0)) {
                     continue;
                 }
-                long start = System.nanoTime();
-                variants.get(name).run();
-                double ms = (System.nanoTime() - start) / 1e6;
+                double ms;
+                if (timedElsewhere.containsKey(name)) {
+                    ms = timedElsewhere.get(name).getAsDouble();
+                } else {
+                    long start = System.nanoTime();
+                    variants.get(name).run();
+                    ms = (System.nanoTime() - start) / 1e6;
+                }
                 if (limited) {
                     offTheClock.get(name).run();
                 }

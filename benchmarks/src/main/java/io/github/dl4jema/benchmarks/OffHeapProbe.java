@@ -1,6 +1,8 @@
 package io.github.dl4jema.benchmarks;
 
+import com.sun.management.ThreadMXBean;
 import io.github.dl4jema.EmaListener;
+import java.lang.management.ManagementFactory;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -9,11 +11,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Off-heap bytes allocated per update in steady state. libnd4j counts every host buffer it allocates outside a
- * workspace ({@code Environment.getDeviceCouner(0)}, which is {@code MemoryCounter} in libnd4j); buffers are freed
- * only after the JVM collects their arrays, so the count's growth over a run of updates with no collection is the
- * bytes those updates allocated. On the CUDA backend the counter does not see device memory; the probe then reports
- * what it sees on the host.
+ * Bytes allocated per update in steady state, off the heap and on it. Off the heap: libnd4j counts every host buffer
+ * it allocates outside a workspace ({@code Environment.getDeviceCouner(0)}, which is {@code MemoryCounter} in
+ * libnd4j); buffers are freed only after the JVM collects their arrays, so the count's growth over a run of updates
+ * with no collection is the bytes those updates allocated. On the CUDA backend the counter does not see device
+ * memory; the probe then reports what it sees on the host. On the heap: the JVM's per-thread allocation counters of
+ * the updating thread and the kernel's helpers.
  */
 final class OffHeapProbe {
 
@@ -34,9 +37,11 @@ final class OffHeapProbe {
         MultiLayerNetwork net = Workloads.squareMlp(DataType.FLOAT, parameters);
         EmaListener shadow = EmaListener.exponential(DECAY).build();
         result.put("emaShadow", perCall(() -> shadow.update(net), updates, result, "emaShadow"));
+        result.put("emaShadowHeap", heapPerCall(() -> shadow.update(net), updates));
         MultiLayerNetwork other = Workloads.squareMlp(DataType.FLOAT, parameters);
         EmaListener writeBack = EmaListener.exponential(DECAY).writeBack().build();
         result.put("emaWriteBack", perCall(() -> writeBack.update(other), updates, result, "emaWriteBack"));
+        result.put("emaWriteBackHeap", heapPerCall(() -> writeBack.update(other), updates));
         INDArray params = net.params();
         INDArray copy = params.dup();
         result.put("copyFloor", perCall(() -> copy.assign(params), updates, result, "copyFloor"));
@@ -52,6 +57,34 @@ final class OffHeapProbe {
         }, Math.min(updates, 5), result, "seedStyle"));
         result.put("parameters", (double) params.length());
         return result;
+    }
+
+    /**
+     * Java heap bytes allocated per call over {@code calls} calls, by the calling thread and the kernel's helper
+     * threads ({@code dl4j-ema-blend-*}), from the JVM's per-thread allocation counters; the smallest of three windows
+     * (a counter only grows, so the smallest window is the one the JIT or a class load disturbed least).
+     */
+    private static double heapPerCall(Runnable update, int calls) {
+        ThreadMXBean bean = (ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long[] ids = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t == Thread.currentThread() || t.getName().startsWith("dl4j-ema-blend"))
+                .mapToLong(Thread::getId).toArray();
+        long[] before = new long[ids.length];
+        double best = Double.MAX_VALUE;
+        for (int window = 0; window < 3; window++) {
+            for (int k = 0; k < ids.length; k++) {
+                before[k] = bean.getThreadAllocatedBytes(ids[k]);
+            }
+            for (int i = 0; i < calls; i++) {
+                update.run();
+            }
+            long bytes = 0;
+            for (int k = 0; k < ids.length; k++) {
+                bytes += bean.getThreadAllocatedBytes(ids[k]) - before[k];
+            }
+            best = Math.min(best, (double) bytes / calls);
+        }
+        return best;
     }
 
     /**

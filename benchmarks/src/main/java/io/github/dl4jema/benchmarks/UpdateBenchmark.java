@@ -1,11 +1,13 @@
 package io.github.dl4jema.benchmarks;
 
 import io.github.dl4jema.EmaListener;
+import io.github.dl4jema.NonFinitePolicy;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -23,7 +25,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * One averaging update of N parameters, through the listener's public API, beside its floors and the seed-style
- * baseline, all on the same 62-tensor network-shaped workload ({@link Workloads#squareMlp}) in the same fork.
+ * baseline, all on the same 62-tensor network-shaped workload ({@link Workloads#squareMlp}) in the same fork, on one
+ * thread ({@code Environment.setMaxMasterThreads(1)}: the listener's kernel never uses more threads than that).
  *
  * <p>Floors: {@code copyFloor} is ND4J's {@code assign} of the flat vector (8N bytes); {@code javaFloorShadow} and
  * {@code javaFloorWriteBack} are one fused pass in plain Java over heap arrays, the least memory traffic an update can
@@ -64,6 +67,8 @@ public class UpdateBenchmark {
      */
     @Setup(Level.Trial)
     public void setUp(BenchmarkParams benchmark) {
+        // one core, as the floors and the paired measurement's PyTorch reference
+        Nd4j.getEnvironment().setMaxMasterThreads(1);
         String[] parts = workload.split(":");
         DataType type = DataType.valueOf(parts[0]);
         net = Workloads.squareMlp(type, Long.parseLong(parts[1]));
@@ -72,6 +77,9 @@ public class UpdateBenchmark {
         String name = benchmark.getBenchmark();
         if (name.endsWith("emaShadow")) {
             listener = EmaListener.exponential(DECAY).build();
+            listener.update(net);
+        } else if (name.endsWith("emaShadowLowMemory")) {
+            listener = EmaListener.exponential(DECAY).nonFinite(NonFinitePolicy.SKIP_LOW_MEMORY).build();
             listener.update(net);
         } else if (name.endsWith("emaWriteBack")) {
             listener = EmaListener.exponential(DECAY).writeBack().build();
@@ -124,6 +132,15 @@ public class UpdateBenchmark {
     /** @return the listener's update in shadow mode: {@code EmaListener.update(net)} */
     @Benchmark
     public boolean emaShadow() {
+        return listener.update(net);
+    }
+
+    /**
+     * @return the listener's update in shadow mode with the low-memory two-pass check
+     *         ({@link NonFinitePolicy#SKIP_LOW_MEMORY})
+     */
+    @Benchmark
+    public boolean emaShadowLowMemory() {
         return listener.update(net);
     }
 
