@@ -63,10 +63,18 @@ class TrainingUiIT {
                 net.fit(Digits.iterator(split.train(), 32, epoch));
             }
 
+            Set<String> expected = new TreeSet<>(List.of("it-run", averageStats.averageSessionId(),
+                    averageStats.averageMetricSessionId(), averageStats.trainingMetricSessionId()));
+            // the UI takes in storage events on a thread of its own: wait (up to 30 s) until it lists the sessions
             Set<String> sessions = new TreeSet<>();
-            JSON.readTree(get(base + "/train/sessions/info")).fieldNames().forEachRemaining(sessions::add);
-            assertEquals(new TreeSet<>(List.of("it-run", averageStats.averageSessionId(),
-                    averageStats.averageMetricSessionId(), averageStats.trainingMetricSessionId())), sessions);
+            for (long deadline = System.nanoTime() + 30_000_000_000L; ; Thread.sleep(100)) {
+                sessions.clear();
+                JSON.readTree(get(base + "/train/sessions/info")).fieldNames().forEachRemaining(sessions::add);
+                if (sessions.equals(expected) || System.nanoTime() > deadline) {
+                    break;
+                }
+            }
+            assertEquals(expected, sessions);
             assertEquals("it-run", get(base + "/train/sessions/current"), "the UI opens on the training session");
 
             String worker = stats.getWorkerID();
