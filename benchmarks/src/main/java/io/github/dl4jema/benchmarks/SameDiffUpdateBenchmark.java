@@ -57,6 +57,9 @@ public class SameDiffUpdateBenchmark {
     private INDArray[] averageSlices;
     private INDArray flat;
     private INDArray[] flatSlices;
+    /** The kernel over each variable and its slice of the average, and over the flat copy and the whole average. */
+    private BlendKernelProbe[] perVariable;
+    private BlendKernelProbe flatProbe;
     private INDArray copy;
     private SameDiffAverager shadow;
     private SameDiffAverager writeBack;
@@ -86,6 +89,11 @@ public class SameDiffUpdateBenchmark {
             averageSlices[i] = average.get(NDArrayIndex.interval(i * each, (i + 1) * each));
             flatSlices[i] = flat.get(NDArrayIndex.interval(i * each, (i + 1) * each));
         }
+        perVariable = new BlendKernelProbe[count];
+        for (int i = 0; i < count; i++) {
+            perVariable[i] = new BlendKernelProbe(averageSlices[i], variables[i], null);
+        }
+        flatProbe = new BlendKernelProbe(average, flat, null);
         shadow = SameDiffAverager.exponential(DECAY).name("shadow").build();
         writeBack = SameDiffAverager.exponential(DECAY).writeBack().name("writeback").build();
         shadow.update(sd);
@@ -97,6 +105,8 @@ public class SameDiffUpdateBenchmark {
     public void tearDown() {
         sd = null;
         variables = null;
+        perVariable = null;
+        flatProbe = null;
         average = null;
         flat = null;
         copy = null;
@@ -106,11 +116,11 @@ public class SameDiffUpdateBenchmark {
     @Benchmark
     public long perVariableShadow() {
         long nonFinite = 0;
-        for (INDArray v : variables) {
-            nonFinite += BlendKernelProbe.countNonFinite(v);
+        for (BlendKernelProbe probe : perVariable) {
+            nonFinite += probe.countNonFinite();
         }
-        for (int i = 0; i < variables.length; i++) {
-            BlendKernelProbe.blend(averageSlices[i], variables[i], DECAY, false);
+        for (BlendKernelProbe probe : perVariable) {
+            probe.blend(DECAY, false);
         }
         return nonFinite;
     }
@@ -119,11 +129,11 @@ public class SameDiffUpdateBenchmark {
     @Benchmark
     public long perVariableWriteBack() {
         long nonFinite = 0;
-        for (INDArray v : variables) {
-            nonFinite += BlendKernelProbe.countNonFinite(v);
+        for (BlendKernelProbe probe : perVariable) {
+            nonFinite += probe.countNonFinite();
         }
-        for (int i = 0; i < variables.length; i++) {
-            BlendKernelProbe.blend(averageSlices[i], variables[i], DECAY, true);
+        for (BlendKernelProbe probe : perVariable) {
+            probe.blend(DECAY, true);
         }
         return nonFinite;
     }
@@ -134,8 +144,8 @@ public class SameDiffUpdateBenchmark {
         for (int i = 0; i < variables.length; i++) {
             flatSlices[i].assign(variables[i]);
         }
-        long nonFinite = BlendKernelProbe.countNonFinite(flat);
-        BlendKernelProbe.blend(average, flat, DECAY, false);
+        long nonFinite = flatProbe.countNonFinite();
+        flatProbe.blend(DECAY, false);
         return nonFinite;
     }
 
@@ -145,8 +155,8 @@ public class SameDiffUpdateBenchmark {
         for (int i = 0; i < variables.length; i++) {
             flatSlices[i].assign(variables[i]);
         }
-        long nonFinite = BlendKernelProbe.countNonFinite(flat);
-        BlendKernelProbe.blend(average, flat, DECAY, true);
+        long nonFinite = flatProbe.countNonFinite();
+        flatProbe.blend(DECAY, true);
         for (int i = 0; i < variables.length; i++) {
             variables[i].assign(flatSlices[i]);
         }
