@@ -196,8 +196,8 @@ def main():
         + " | (probe, not JMH) | "
         + f"off the heap {verdict(all(v == 0 for v in off))}; on the heap "
         + (verdict(bool(heap) and all(v == 0 for v in heap)) if heap else "**not measured**")
-        + " (the kernel and `RunningAverage.update` allocate nothing, `HeapAllocationTest`; the bytes are the "
-          "listener's own, outside the kernel: see below) |")
+        + (" (also asserted by `AllocationTest` and `HeapAllocationTest`) |" if heap and all(v == 0 for v in heap)
+           else " (see \"Heap bytes outside the kernel\" below) |"))
     add("| the NaN guard on by default | `NonFinitePolicy.SKIP` is the default; every listener row above runs with "
         "it | | **met** |")
     add("")
