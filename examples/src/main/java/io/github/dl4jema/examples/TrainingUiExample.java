@@ -10,21 +10,13 @@ import java.util.concurrent.Callable;
 import org.deeplearning4j.config.DL4JSystemProperties;
 import org.deeplearning4j.core.storage.Persistable;
 import org.deeplearning4j.core.storage.StatsStorage;
-import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.layers.DenseLayer;
-import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.deeplearning4j.nn.weights.WeightInit;
 import org.deeplearning4j.ui.api.UIServer;
 import org.deeplearning4j.ui.model.stats.StatsListener;
 import org.deeplearning4j.ui.model.stats.api.StatsReport;
 import org.deeplearning4j.ui.model.storage.FileStatsStorage;
 import org.deeplearning4j.ui.model.storage.InMemoryStatsStorage;
-import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.dataset.DataSet;
-import org.nd4j.linalg.learning.config.Adam;
-import org.nd4j.linalg.lossfunctions.LossFunctions;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -119,7 +111,7 @@ public final class TrainingUiExample implements Callable<Integer> {
                 .evaluateTrainingWeights(true)
                 .build();
 
-        MultiLayerNetwork net = new MultiLayerNetwork(network());
+        MultiLayerNetwork net = new MultiLayerNetwork(QuickStart.network());
         net.init();
         net.setListeners(stats, ema, averageStats);
         System.out.printf("DL4J training UI: %s/train/overview%n", uiServer.getAddress());
@@ -163,18 +155,5 @@ public final class TrainingUiExample implements Callable<Integer> {
             System.out.printf("%5d  %9d  %15.2f%%  %17.2f%%%n", i + 1, a.getIterationCount(), 100 * t.getScore(),
                     100 * a.getScore());
         }
-    }
-
-    private static MultiLayerConfiguration network() {
-        return new NeuralNetConfiguration.Builder()
-                .seed(SEED)
-                .weightInit(WeightInit.XAVIER)
-                .updater(new Adam(0.01))
-                .list()
-                .layer(new DenseLayer.Builder().nIn(Digits.SIDE * Digits.SIDE).nOut(64)
-                        .activation(Activation.RELU).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(64).nOut(Digits.CLASSES)
-                        .activation(Activation.SOFTMAX).build())
-                .build();
     }
 }
