@@ -18,8 +18,7 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.dataset.api.DataSet;
-import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.dataset.adapter.MultiDataSetIteratorAdapter;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
@@ -117,26 +116,7 @@ public final class BatchNormStatistics {
                     + "recompute(graph, multiDataSetIterator) (got: a DataSetIterator for "
                     + graph.getNumInputArrays() + " inputs)");
         }
-        return run(net, new Batches() {
-            @Override
-            public boolean resetSupported() {
-                return data.resetSupported();
-            }
-
-            @Override
-            public void reset() {
-                data.reset();
-            }
-
-            @Override
-            public INDArray[] next() {
-                if (!data.hasNext()) {
-                    return null;
-                }
-                DataSet batch = data.next();
-                return new INDArray[] {batch.getFeatures()};
-            }
-        });
+        return run(net, batches(new MultiDataSetIteratorAdapter(data)));
     }
 
     /**
@@ -156,7 +136,12 @@ public final class BatchNormStatistics {
             throw new IllegalArgumentException("data should be a MultiDataSetIterator over the training data "
                     + "(got: null)");
         }
-        return run(net, new Batches() {
+        return run(net, batches(data));
+    }
+
+    /** The features of each minibatch of {@code data}, with its reset (a {@code DataSetIterator} comes adapted). */
+    private static Batches batches(MultiDataSetIterator data) {
+        return new Batches() {
             @Override
             public boolean resetSupported() {
                 return data.resetSupported();
@@ -169,13 +154,9 @@ public final class BatchNormStatistics {
 
             @Override
             public INDArray[] next() {
-                if (!data.hasNext()) {
-                    return null;
-                }
-                MultiDataSet batch = data.next();
-                return batch.getFeatures();
+                return data.hasNext() ? data.next().getFeatures() : null;
             }
-        });
+        };
     }
 
     /**
